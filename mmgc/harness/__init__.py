@@ -1,0 +1,1 @@
+"""The harness: evaluation protocol, trials, sweeps, results store, tracking, tables and the CLI."""

@@ -1,0 +1,48 @@
+"""The `mmgc` command line: sub-commands grouped by noun, each in its own module.
+
+Modules import torch and friends inside their commands, so `mmgc --help` answers quickly. Bad input
+(`InputError`) prints one line on stderr and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from mmgc.errors import InputError
+from mmgc.harness.cli import datasets, methods
+
+app = typer.Typer(
+    name="mmgc",
+    help="Multimodal graph condensation: condense, evaluate, sweep and tabulate.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(datasets.app, name="datasets")
+app.add_typer(methods.app, name="methods")
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except InputError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

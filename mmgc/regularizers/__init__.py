@@ -1,0 +1,1 @@
+"""Training-time regularizers (OptiMAG, DAGR) as plug-ins."""
