@@ -1,0 +1,60 @@
+"""The result row: one evaluation of one condensed graph (or of the original graph) by one
+architecture under one seed. Every trial writes rows with exactly these columns; the store, the
+leaderboard and the tables read them. Types are Arrow type names (pyarrow is imported lazily)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+RESULT_COLUMNS: dict[str, str] = {
+    # what was run
+    "experiment": "string",        # experiment name (the YAML's `name`)
+    "phase": "string",             # 'search' (an Optuna trial) or 'final' (best config re-run over seeds) or 'single'
+    "trial_id": "string",          # unique id of the trial that wrote the row
+    "dataset": "string",           # dataset name as registered (e.g. synth-ele-fashion, magb-toys+synthfeat)
+    "dataset_variant": "string",   # options that change the data, e.g. 'alignment=unaligned;features=text'
+    "setting": "string",           # transductive | inductive
+    "ratio": "float64",            # n / N, N = nodes the method may see (inductive: train graph; transductive: whole graph)
+    "n": "int64",                  # synthetic nodes actually produced
+    "method": "string",            # registered method name, or 'original' for the whole-graph column
+    "method_config": "string",     # the method's full config as JSON (sorted keys)
+    "config_hash": "string",       # config_hash(method, config)
+    "condense_seed": "int64",
+    "condense_arch": "string",     # backbone used inside condensation (gradient matching, coreset embedding)
+    "condense_seconds": "float64",
+    "condense_peak_mb": "float64", # peak resident memory of the process during condensation (MiB)
+    # how it was evaluated
+    "arch": "string",              # evaluation architecture
+    "eval_seed": "int64",
+    "edge_threshold": "float64",   # synthetic edges below this weight were dropped before evaluation
+    "regularizers": "string",      # training-time regularizers as JSON ([] for none)
+    "metric": "string",            # accuracy | roc_auc
+    "val_metric": "float64",       # on the original validation nodes (selection uses this only)
+    "test_metric": "float64",      # on the original test nodes (recorded, never optimised)
+    "best_epoch": "int64",
+    "eval_seconds": "float64",
+    # provenance
+    "device": "string",
+    "status": "string",            # ok | failed
+    "error": "string",             # the error message when failed
+    "package_version": "string",
+    "git_commit": "string",
+    "mlflow_run_id": "string",
+    "artifact_path": "string",     # the condensed graph file, when kept
+    "created_at": "string",        # ISO 8601 UTC
+}
+
+
+def make_row(**values: Any) -> dict[str, Any]:
+    """A complete row: every column present (missing ones None); unknown columns are a bug."""
+    unknown = sorted(set(values) - set(RESULT_COLUMNS))
+    if unknown:
+        raise KeyError(f"unknown result columns {unknown}")
+    return {name: values.get(name) for name in RESULT_COLUMNS}
+
+
+def arrow_schema():
+    import pyarrow as pa
+
+    return pa.schema([(name, getattr(pa, kind)() if kind != "string" else pa.string())
+                      for name, kind in RESULT_COLUMNS.items()])
