@@ -9,9 +9,12 @@ exposed as config, never chosen by name: its Cora/Citeseer commands condense wit
 (``backbone=sgc``) and ``inner_loop=15``; its large graphs use ``pge_hidden=256`` and larger
 learning rates.
 
-GCond-X (features only, no structure; the official ``lr_adj = 0`` case, which evaluates with an
-empty adjacency) is the configuration ``structure=none``: the synthetic graph then has no edges and
-every epoch steps the features.
+GCond-X (features only, no structure) is the configuration ``structure=none``: the synthetic graph
+has no edges during matching and in the result, and every epoch steps the features. (The official
+code obtains GCond-X with ``--lr_adj=0``: its matching then still runs through the randomly
+initialised, never-updated PGE graph, 10 of every 50 epochs update nothing, and only the evaluation
+replaces the adjacency by zeros. `benchmarks/bench_gcond_cora.py` therefore also reports GCond's own
+features evaluated without edges.)
 """
 
 from __future__ import annotations

@@ -641,8 +641,8 @@ class GradientMatchingMethod(CondensationMethod):
                 _accumulate(sums, "loss_total", total.item())
                 for name, value in state.metrics.items():
                     _accumulate(sums, name, value)
-                if step == cfg.outer_loop - 1:
-                    break
+                if step == cfg.outer_loop - 1 or setup.inner_loop == 0:
+                    continue
                 # inner loop: train the backbone on the detached synthetic graph
                 x_det = x.detach()
                 with torch.no_grad():

@@ -16,7 +16,11 @@ from torch import Tensor
 @dataclass(eq=False)
 class Adjacency:
     """Either ``dense`` (an ``[n, n]`` weighted adjacency, zero diagonal) or ``edge_index``
-    (``[2, E]``, undirected, no self loops) with optional ``edge_weight`` and ``num_nodes``."""
+    (``[2, E]``, undirected, no self loops) with optional ``edge_weight`` and ``num_nodes``.
+
+    ``dense`` may also be a batch ``[B, n, n]`` of graphs over the same ``n`` nodes (MSGC's multiple
+    sparse graphs): `gcn` / `mean` then normalise each graph on its own and `propagate` returns
+    ``[B, n, k]``, so a backbone runs on all B graphs in one batched pass."""
 
     num_nodes: int
     edge_index: Tensor | None = None
@@ -30,7 +34,7 @@ class Adjacency:
 
     @classmethod
     def from_dense(cls, adj: Tensor) -> "Adjacency":
-        return cls(num_nodes=int(adj.shape[0]), dense=adj)
+        return cls(num_nodes=int(adj.shape[-1]), dense=adj)
 
     @classmethod
     def empty(cls, num_nodes: int, device: torch.device | str = "cpu") -> "Adjacency":
@@ -39,6 +43,11 @@ class Adjacency:
     @property
     def is_dense(self) -> bool:
         return self.dense is not None
+
+    @property
+    def is_batched(self) -> bool:
+        """True for a dense batch ``[B, n, n]`` of graphs."""
+        return self.dense is not None and self.dense.dim() == 3
 
     @property
     def device(self) -> torch.device:
@@ -53,8 +62,8 @@ class Adjacency:
         """``D^-1/2 (A + I) D^-1/2`` (Kipf & Welling), dense or sparse CSR."""
         if self.is_dense:
             a = self.dense + torch.eye(self.num_nodes, device=self.dense.device, dtype=self.dense.dtype)
-            d = a.sum(1).clamp_min(1e-12).pow(-0.5)
-            return d[:, None] * a * d[None, :]
+            d = a.sum(-1).clamp_min(1e-12).pow(-0.5)
+            return d[..., :, None] * a * d[..., None, :]
         if "gcn" not in self._cache:
             n = self.num_nodes
             loops = torch.arange(n, device=self.edge_index.device)
@@ -69,7 +78,7 @@ class Adjacency:
     def mean(self) -> Tensor:
         """``D^-1 A`` (row-normalised, no self loops; isolated nodes aggregate zero), for GraphSAGE."""
         if self.is_dense:
-            return self.dense / self.dense.sum(1, keepdim=True).clamp_min(1e-12)
+            return self.dense / self.dense.sum(-1, keepdim=True).clamp_min(1e-12)
         if "mean" not in self._cache:
             n = self.num_nodes
             row, col = self.edge_index
@@ -80,6 +89,8 @@ class Adjacency:
 
     def edges(self) -> tuple[Tensor, Tensor]:
         """``(edge_index, edge_weight)`` of the non-zero entries, for edge-wise layers such as GAT."""
+        if self.is_batched:
+            raise ValueError("Adjacency.edges(): a batch of dense graphs has no single edge list")
         if self.is_dense:
             index = (self.dense != 0).nonzero().T
             return index, self.dense[index[0], index[1]]
@@ -91,11 +102,15 @@ class Adjacency:
 
 
 def _csr(row: Tensor, col: Tensor, value: Tensor, n: int) -> Tensor:
-    return torch.sparse_coo_tensor(torch.stack([row, col]), value, (n, n)).coalesce().to_sparse_csr()
+    import warnings
+
+    with warnings.catch_warnings():  # torch's "sparse CSR is beta" / "invariant checks" notices, once per graph
+        warnings.filterwarnings("ignore", message=".*[Ss]parse.*", category=UserWarning)
+        return torch.sparse_coo_tensor(torch.stack([row, col]), value, (n, n)).coalesce().to_sparse_csr()
 
 
 def propagate(operator: Tensor, h: Tensor) -> Tensor:
-    """``operator @ h`` for a dense or sparse operator."""
+    """``operator @ h`` for a dense (``[n, n]`` or batched ``[B, n, n]``) or sparse operator."""
     if operator.layout == torch.strided:
         return operator @ h
     return torch.sparse.mm(operator, h)

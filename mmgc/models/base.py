@@ -55,6 +55,85 @@ class Backbone(nn.Module):
     def forward(self, x: Tensor, adj: Adjacency) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    # -------------------------------------------------------------- per-modality embeddings
+    def modality_embeddings(self, x: Tensor, adj: Adjacency, index: Tensor | None = None,
+                            attach: str = "post_mp") -> dict[str, Tensor]:
+        """Per-modality node embeddings (what training-time regularizers such as OptiMAG and DAGR read).
+
+        Default, for single-stream backbones (GCN, SGC, SAGE, GAT, MLP): the modality slices of the
+        input after the first layer's projection. With ``W`` the first 2-D weight of the module whose
+        width is ``in_dim`` (registration order: for GCN, SGC and MLP the first linear layer, for SAGE
+        the root (self) linear of the first layer, for GAT the first layer's shared linear of all
+        heads), modality ``m`` with columns ``[a, b)`` gives
+        ``h_m = x[:, a:b] @ W[:, a:b].T``, so ``sum_m h_m`` is the first layer's pre-activation and
+        gradients reach ``W`` through each modality's own columns. No new parameters are added.
+        ``attach = "pre_mp"`` returns these projections; ``"post_mp"`` (default) propagates them once
+        with the GCN operator ``D^-1/2 (A + I) D^-1/2`` of ``adj`` (whatever the backbone's own
+        aggregation), i.e. the modality's share of the first graph convolution. Backbones with
+        per-modality branches (MMGCN) override this with their branches' own embeddings.
+
+        Args:
+            x: ``[N, d]`` features of the graph ``adj``.
+            adj: the graph the model trains on.
+            index: the nodes to embed (None: every node). Only the rows (and, after message
+                passing, the neighbours) needed are computed.
+            attach: ``post_mp`` or ``pre_mp``.
+        Returns:
+            modality name -> ``[len(index) or N, width]``, one entry per modality of the layout.
+        """
+        weight = first_input_weight(self, self.in_dim)
+        return sliced_modality_embeddings(x, adj, weight, self.modalities, index, attach)
+
+
+def first_input_weight(module: nn.Module, in_dim: int) -> Tensor:
+    """The first 2-D parameter of ``module`` (registration order) with ``in_dim`` columns."""
+    for name, param in module.named_parameters():
+        if param.dim() == 2 and param.shape[1] == in_dim:
+            return param
+    raise InputError(f"{type(module).__name__}: found no input projection of width {in_dim} "
+                     "for per-modality embeddings; override modality_embeddings")
+
+
+def sliced_modality_embeddings(x: Tensor, adj: Adjacency, weight: Tensor, modalities: dict[str, tuple[int, int]],
+                               index: Tensor | None = None, attach: str = "post_mp") -> dict[str, Tensor]:
+    """``{m: x[:, a:b] @ weight[:, a:b].T}`` for the rows ``index``, propagated once with the GCN
+    operator when ``attach == "post_mp"`` (sparse graphs: only the rows of the batch and the
+    projections of their neighbours are computed)."""
+    import torch
+
+    from mmgc.models.adjacency import propagate
+
+    if attach not in ("post_mp", "pre_mp"):
+        raise InputError(f"attach: expected 'post_mp' or 'pre_mp', found {attach!r}")
+    out: dict[str, Tensor] = {}
+    if attach == "pre_mp":
+        rows = x if index is None else x[index]
+        for m, (a, b) in modalities.items():
+            out[m] = rows[:, a:b] @ weight[:, a:b].T
+        return out
+    operator = adj.gcn()
+    if index is None or operator.layout == torch.strided:
+        sub = operator if index is None else operator[..., index, :]
+        for m, (a, b) in modalities.items():
+            h = propagate(sub, x[:, a:b] @ weight[:, a:b].T)
+            out[m] = h.mean(0) if h.dim() == 3 else h  # a batch of B graphs: their mean propagation
+        return out
+    # sparse CSR: gather the batch's rows, project only their neighbours
+    crow, col, val = operator.crow_indices(), operator.col_indices(), operator.values()
+    starts, counts = crow[index], crow[index + 1] - crow[index]
+    rows = torch.repeat_interleave(torch.arange(index.numel(), device=index.device), counts)
+    offsets = torch.arange(int(counts.sum()), device=index.device) - torch.repeat_interleave(
+        torch.cumsum(counts, 0) - counts, counts)
+    pos = starts[rows] + offsets
+    cols, vals = col[pos], val[pos]
+    needed, inverse = torch.unique(cols, return_inverse=True)
+    xs = x[needed]
+    for m, (a, b) in modalities.items():
+        h = xs[:, a:b] @ weight[:, a:b].T
+        out[m] = torch.zeros(index.numel(), h.shape[1], dtype=h.dtype, device=h.device).index_add_(
+            0, rows, vals[:, None].to(h.dtype) * h[inverse])
+    return out
+
 
 def register_backbone(name: str) -> Callable[[type[Backbone]], type[Backbone]]:
     def decorate(cls: type[Backbone]) -> type[Backbone]:

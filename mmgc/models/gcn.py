@@ -11,6 +11,8 @@ from mmgc.models.base import Backbone, register_backbone
 
 @register_backbone("gcn")
 class GCN(Backbone):
+    sparse_input = True  # the forward starts with a plain matmul of x, so x may be sparse CSR
+
     def __init__(self, in_dim: int, hidden: int, num_classes: int, layers: int = 2, dropout: float = 0.0,
                  modalities: dict[str, tuple[int, int]] | None = None):
         super().__init__(in_dim, hidden, num_classes, layers, dropout, modalities)

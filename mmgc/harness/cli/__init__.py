@@ -11,7 +11,8 @@ import sys
 import typer
 
 from mmgc.errors import InputError
-from mmgc.harness.cli import datasets, methods
+from mmgc.harness.cli import datasets, methods, tables
+from mmgc.harness.cli import regularizers as regularizers_cli
 
 app = typer.Typer(
     name="mmgc",
@@ -22,6 +23,11 @@ app = typer.Typer(
 )
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(methods.app, name="methods")
+__import__("mmgc.harness.cli.run", fromlist=["register"]).register(app)  # mmgc condense, evaluate, run
+__import__("mmgc.harness.cli.sweep", fromlist=["register"]).register(app)  # mmgc sweep, mmgc leaderboard
+app.add_typer(regularizers_cli.app, name="regularizers")
+app.command("tables")(tables.tables_command)
+app.add_typer(tables.runs_app, name="runs")
 
 
 def main() -> None:
@@ -38,7 +44,8 @@ def main() -> None:
     except Exception as exc:  # click's usage errors
         import click
 
-        if isinstance(exc, click.ClickException):
+        usage_errors = (click.ClickException, getattr(getattr(typer, "_click", None), "ClickException", click.ClickException))
+        if isinstance(exc, usage_errors):  # typer >= 0.2x vendors its own click as typer._click
             exc.show()
             sys.exit(exc.exit_code)
         raise

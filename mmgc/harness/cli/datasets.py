@@ -1,4 +1,4 @@
-"""`mmgc datasets ...`: list the dataset sources and summarise one dataset."""
+"""`mmgc datasets ...`: list the dataset sources, show a dataset's options, summarise one dataset."""
 
 from __future__ import annotations
 
@@ -7,6 +7,13 @@ from typing import Optional
 import typer
 
 app = typer.Typer(help="Datasets: real (MM-GRAPH, MAGB, Planetoid) and generated.", no_args_is_help=True)
+
+_WHERE = {
+    "synthetic": "generated (no files)",
+    "planetoid": "--root, $MMGC_PLANETOID_ROOT, $MMGC_DATA/planetoid, ../shared/data/planetoid",
+    "magb": "--root, $MMGC_MAGB_ROOT, $MMGC_DATA/magb, ../shared/data/magb",
+    "mmgraph": "--root, $MMGC_MMGRAPH_ROOT, $MMGC_DATA/mmgraph (never downloaded)",
+}
 
 
 def parse_options(pairs: list[str] | None) -> dict[str, str]:
@@ -22,17 +29,48 @@ def parse_options(pairs: list[str] | None) -> dict[str, str]:
     return options
 
 
+def _format(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_format(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_format(v) for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
 @app.command("list")
 def list_command() -> None:
-    """List every dataset name with its source."""
+    """List every dataset name with its source, what it is, and where its files are looked for."""
     from rich.console import Console
     from rich.table import Table
 
     from mmgc.datasets import list_datasets
 
-    table = Table("dataset", "source", "description")
+    table = Table("dataset", "source", "description", "data")
     for spec in list_datasets():
-        table.add_row(spec.name, spec.source, spec.description)
+        table.add_row(spec.name, spec.source, spec.description, _WHERE.get(spec.source, ""))
+    Console().print(table)
+
+
+@app.command("options")
+def options_command(name: str) -> None:
+    """The options a dataset accepts (``-o key=value``), with their types and defaults."""
+    import dataclasses
+    from typing import get_type_hints
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from mmgc.datasets import get_dataset_spec
+
+    spec = get_dataset_spec(name)
+    hints = get_type_hints(spec.options)
+    table = Table("option", "type", "default", title=f"{name} ({spec.source})")
+    for f in dataclasses.fields(spec.options):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        kind = str(hints[f.name]).replace("typing.", "")
+        table.add_row(f.name, kind, _format(default) if default is not None else "None")
     Console().print(table)
 
 
@@ -40,16 +78,23 @@ def list_command() -> None:
 def info_command(
     name: str,
     root: Optional[str] = typer.Option(None, "--root", help="Directory of the published dataset files."),
-    option: Optional[list[str]] = typer.Option(None, "--option", "-o", help="Dataset option key=value."),
+    option: Optional[list[str]] = typer.Option(None, "--option", "-o", help="Dataset option key=value (see `mmgc datasets options NAME`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
 ) -> None:
     """Nodes, edges, classes, modalities, setting, metric, split sizes, homophily, provenance."""
-    from rich.console import Console
-    from rich.table import Table
-
     from mmgc.datasets import load_dataset
 
     graph = load_dataset(name, root=root, **parse_options(option))
+    summary = graph.summary()
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(summary, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table("field", "value", title=graph.name)
-    for key, value in graph.summary().items():
-        table.add_row(key, str(value))
+    for key, value in summary.items():
+        table.add_row(key, _format(value))
     Console().print(table)

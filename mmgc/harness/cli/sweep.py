@@ -1,0 +1,86 @@
+"""`mmgc sweep FILE` and `mmgc leaderboard`: run an experiment on Ray Tune, read the results store."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from typing import Optional
+
+import typer
+
+
+def sweep_command(
+    file: str = typer.Argument(..., help="Experiment file (tune_configs/*.yaml)."),
+    results: Optional[str] = typer.Option(None, "--results", help="Results root (overrides the file's `results`)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join (e.g. 10.0.0.1:6379 or auto); "
+                                          "default: a local Ray on this machine's CPUs."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the trial plan (cells, trials, resources) and exit."),
+    num_cpus: Optional[int] = typer.Option(None, "--num-cpus", help="CPUs of the local Ray (default: all)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Live progress display."),
+    leaderboard: bool = typer.Option(True, "--leaderboard/--no-leaderboard", help="Print the leaderboard at the end."),
+    no_mlflow: bool = typer.Option(False, "--no-mlflow", help="Do not track the sweep in MLflow."),
+    mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", help="MLflow tracking URI (default: the file's "
+                                             "`mlflow_uri`, else sqlite:///RESULTS/mlflow.db)."),
+) -> None:
+    """Run or resume an experiment: Optuna search per cell, then its best config over the seeds.
+
+    Finished trials are never repeated; Ctrl-C stops cleanly and prints how to resume."""
+    from mmgc.harness.experiment import load_experiment
+    from mmgc.harness.store import ResultStore, print_leaderboard, wide_console
+    from mmgc.harness.sweep import run_sweep
+
+    experiment = load_experiment(file)
+    console = wide_console()
+    parts = ["mmgc", "sweep", file] + (["--results", results] if results else []) + (
+        ["--address", address] if address else [])
+    from mmgc.harness.tracking import tracking_hook
+
+    report = run_sweep(experiment, results=results, address=address, dry_run=dry_run, num_cpus=num_cpus,
+                       progress=progress, console=console, tracking=tracking_hook(no_mlflow, mlflow_uri),
+                       resume_hint=" ".join(shlex.quote(p) for p in parts))
+    if dry_run:
+        return
+    console.print(f"sweep {report.experiment}: {report.ran} trials run ({report.ok} ok, {report.failed} failed), "
+                  f"{report.skipped} already in the store, {report.missing} missing, {report.seconds:,.1f}s")
+    if leaderboard:
+        print_leaderboard(ResultStore(report.results), experiment=report.experiment, console=console)
+    if not report.complete:
+        raise typer.Exit(130)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def leaderboard_command(
+    results: str = typer.Option("results", "--results", help="Results root."),
+    experiment: Optional[str] = typer.Option(None, "--experiment", "-e"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d"),
+    method: Optional[str] = typer.Option(None, "--method", "-m", help="Method name or label."),
+    phase: str = typer.Option("final", "--phase", help="final (with single runs), search, or all."),
+    sql: Optional[str] = typer.Option(None, "--sql", help="Any SQL over the view `results` instead."),
+) -> None:
+    """Mean ± std (in %) of the test and validation metric per cell, from the results store.
+
+    DuckDB reads every trial file under the results root; --sql runs any query on the view `results`."""
+    from mmgc.errors import InputError
+    from mmgc.harness.store import ResultStore, print_leaderboard, wide_console
+
+    store = ResultStore(results)
+    console = wide_console()
+    if sql:
+        from rich.table import Table
+
+        names, rows = store.sql(sql, experiment)
+        table = Table(*names)
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console.print(table)
+        return
+    phases = {"final": ("final", "single"), "search": ("search",), "all": ("search", "final", "single")}
+    if phase not in phases:
+        raise InputError(f"--phase: expected one of {list(phases)}, found {phase!r}")
+    print_leaderboard(store, experiment, dataset, method, phases[phase], console=console)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sweep")(sweep_command)
+    app.command("leaderboard")(leaderboard_command)

@@ -1,0 +1,92 @@
+"""`mmgc tables NAME|all` (paper tables and figures from the results store) and `mmgc runs show RUN_ID`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+runs_app = typer.Typer(help="MLflow runs of trials and sweeps.", no_args_is_help=True)
+
+
+def tables_command(
+    name: str = typer.Argument(..., help="table2 ... table6, fig1b, fig2 ... fig5, or all"),
+    experiment: Optional[List[str]] = typer.Option(
+        None, "--experiment", "-e", help="experiment name(s) to read (repeatable); default: each table's own"),
+    fmt: str = typer.Option("md", "--format", "-f", help="md, latex or csv"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="write tables and PNG figures here "
+                                       "(default: figures go to RESULTS/tables, tables only print)"),
+    results: str = typer.Option("results", "--results", "-r", help="results root (the sweep's)"),
+    mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", help="tracking URI (default: sqlite under RESULTS)"),
+    arch: str = typer.Option("gcn", "--arch", help="evaluation architecture of Tables 2/5/6 and the figures"),
+) -> None:
+    """Rebuild a paper table or figure (or all) from the results store; never recomputes."""
+    from mmgc.errors import InputError
+    from mmgc.harness import tables
+
+    if fmt not in ("md", "latex", "csv"):
+        raise InputError(f"--format: expected md, latex or csv, found {fmt!r}")
+    names = list(tables.ARTIFACTS) if name == "all" else [name]
+    for n in names:
+        if n not in tables.ARTIFACTS:
+            raise InputError(f"unknown table or figure {n!r}; expected one of {list(tables.ARTIFACTS)} or all")
+    figure_dir = out or Path(results) / "tables"
+    for n in names:
+        built = tables.build(n, results, experiment, figure_dir, mlflow_uri, arch)
+        if not built.experiments:
+            wanted = experiment or tables.ARTIFACTS[n].experiments
+            typer.echo(f"{n}: no final rows for experiment(s) {', '.join(wanted)} under {results}; experiments "
+                       f"there: {', '.join(tables.available_experiments(results)) or 'none'}", err=True)
+        if isinstance(built, tables.Table):
+            typer.echo(built.render(fmt))
+            if out is not None:
+                written = tables.write_table(built, out, n, [fmt])
+                typer.echo(f"[{n} written to {written[0]}]\n")
+        else:
+            notes = f" ({'; '.join(built.notes)})" if built.notes else ""
+            typer.echo(f"{built.name}: {built.path} ({built.panels} panel(s), {built.series} series/bars){notes}\n")
+
+
+@runs_app.command("show")
+def show_command(
+    run_id: str = typer.Argument(..., help="an MLflow run id (the result rows' mlflow_run_id)"),
+    results: str = typer.Option("results", "--results", "-r", help="results root holding mlflow.db"),
+    mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", help="tracking URI (default: sqlite under RESULTS)"),
+) -> None:
+    """Print a trial's config, metrics and artifact paths."""
+    from mmgc.errors import InputError
+    from mmgc.harness import tracking
+
+    uri = mlflow_uri or tracking.default_uri(results)
+    found_uri, run = tracking.find_run(run_id, [uri])
+    if run is None:
+        raise InputError(f"run {run_id!r} not found in the MLflow store {uri}")
+    c = tracking.client(found_uri)
+    info = run.info
+    typer.echo(f"run {info.run_id}  ({info.run_name})  status {info.status}")
+    typer.echo(f"store {found_uri}  experiment id {info.experiment_id}")
+    tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.") or k == tracking.TAG_PARENT}
+    if tags:
+        typer.echo("\ntags:")
+        for k in sorted(tags):
+            typer.echo(f"  {k} = {tags[k]}")
+    typer.echo("\nconfig (params):")
+    for k in sorted(run.data.params):
+        typer.echo(f"  {k} = {run.data.params[k]}")
+    final = {k: v for k, v in run.data.metrics.items() if not k.startswith(tracking.HISTORY_PREFIX)}
+    curves = sorted(k for k in run.data.metrics if k.startswith(tracking.HISTORY_PREFIX))
+    typer.echo("\nmetrics:")
+    for k in sorted(final):
+        typer.echo(f"  {k} = {final[k]:.6g}")
+    if curves:
+        typer.echo("\nper-epoch curves (points, last value):")
+        for k in curves:
+            history = c.get_metric_history(info.run_id, k)
+            typer.echo(f"  {k}: {len(history)} points, last {run.data.metrics[k]:.6g}")
+    typer.echo("\nartifacts:")
+    artifacts = tracking.run_artifacts(found_uri, info.run_id)
+    for rel, full in artifacts:
+        typer.echo(f"  {rel}: {full}")
+    if not artifacts:
+        typer.echo("  (none)")

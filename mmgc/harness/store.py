@@ -1,0 +1,380 @@
+"""The results store: one Parquet file per trial, written atomically, read all at once with DuckDB.
+
+Layout under the results root (hive-style folders, for browsing and for pruning by glob)::
+
+    ROOT/experiment=E/dataset=D/method=M/<trial_id>.parquet
+
+Every file holds the complete rows of one trial (`mmgc.harness.schema`); the folder names repeat
+columns that are also inside the files, and readers use the columns, not the folder names.
+
+A file appears whole or not at all: on a local disk it is written to a hidden temporary name in the
+same folder, flushed to disk, then renamed; on an object store (``s3://``, ``gs://``, any URI that
+`pyarrow.fs` understands) one object is uploaded, which the store makes visible only once complete.
+Concurrent writers never share a file, so nothing is lost and nothing needs a lock.
+
+Compaction (`ResultStore.compact`, run at the end of every sweep) merges each folder's trial files
+into one ``compacted-*.parquet``, so that a store of 100,000 rows is a few files, not 10,000.
+
+Reading: local roots are globbed by DuckDB's ``read_parquet`` directly; other roots are listed and
+read through `pyarrow.dataset` and handed to DuckDB as an Arrow table. Either way the rows are a
+DuckDB view named ``results`` with every column of the schema (files written before a column was
+added read it as NULL).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+from urllib.parse import quote
+
+from mmgc.errors import InputError
+from mmgc.harness.schema import RESULT_COLUMNS, arrow_schema
+
+# A trial is identified across runs by these columns (plus the phase): the resume key.
+KEY_COLUMNS = ("experiment", "phase", "dataset", "dataset_variant", "ratio", "method", "method_label",
+               "config_hash", "condense_seed")
+
+_DUCK_TYPES = {"string": "VARCHAR", "float64": "DOUBLE", "int64": "BIGINT"}
+_SAFE = "+-_.,@~"
+
+
+def partition_value(value: Any) -> str:
+    """A column value as a folder name: path-unsafe characters percent-encoded, empty as ``_``."""
+    text = "" if value is None else str(value)
+    return quote(text, safe=_SAFE) or "_"
+
+
+def new_trial_id(prefix: str = "trial") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def _is_uri(root: str) -> bool:
+    return "://" in root and not root.startswith("file://")
+
+
+def trial_key(row: dict[str, Any]) -> tuple:
+    """The resume key of a row: ``(experiment, phase, dataset, dataset_variant, ratio, method,
+    method_label, config_hash, condense_seed)``; ratios rounded so that 0.1 + 0.2 == 0.3."""
+    return tuple(round(float(row[c]), 12) if c == "ratio" and row[c] is not None else
+                 ("" if row[c] is None and c in ("dataset_variant", "method_label") else row[c])
+                 for c in KEY_COLUMNS)
+
+
+@dataclass
+class ResultStore:
+    """The Parquet results store under ``root`` (a local path or a URI `pyarrow.fs` understands)."""
+
+    root: str
+
+    def __post_init__(self) -> None:
+        root = str(self.root)
+        if root.startswith("file://"):
+            root = root[len("file://"):]
+        if _is_uri(root):
+            self.root = root.rstrip("/")
+            self.local = False
+        else:
+            self.root = str(Path(root).expanduser().resolve())
+            self.local = True
+
+    # ------------------------------------------------------------------------------------- writing
+    def trial_path(self, experiment: str, dataset: str, method: str, trial_id: str) -> str:
+        parts = [f"experiment={partition_value(experiment)}", f"dataset={partition_value(dataset)}",
+                 f"method={partition_value(method)}", f"{partition_value(trial_id)}.parquet"]
+        return "/".join([self.root, *parts])
+
+    def write_trial(self, rows: Sequence[dict[str, Any]]) -> str:
+        """Write the rows of one trial as one Parquet file, atomically; return its path.
+
+        Every row must share experiment, dataset, method and trial_id (one trial, one file)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not rows:
+            raise ValueError("write_trial: a trial writes at least one row")
+        first = rows[0]
+        for column in ("experiment", "dataset", "method", "trial_id"):
+            values = {r.get(column) for r in rows}
+            if len(values) != 1 or None in values:
+                raise ValueError(f"write_trial: rows of one trial must share one non-null {column!r}, found {values}")
+        unknown = sorted({k for r in rows for k in r} - set(RESULT_COLUMNS))
+        if unknown:
+            raise KeyError(f"write_trial: unknown result columns {unknown}")
+        table = pa.Table.from_pylist([{c: r.get(c) for c in RESULT_COLUMNS} for r in rows], schema=arrow_schema())
+        path = self.trial_path(first["experiment"], first["dataset"], first["method"], first["trial_id"])
+        if self.local:
+            folder = os.path.dirname(path)
+            os.makedirs(folder, exist_ok=True)
+            tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
+            try:
+                with open(tmp, "wb") as handle:
+                    pq.write_table(table, handle)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        else:
+            fs, base = self._filesystem()
+            target = f"{base}/{path[len(self.root):].lstrip('/')}"
+            folder = target.rsplit("/", 1)[0]
+            try:
+                fs.create_dir(folder, recursive=True)
+            except (OSError, NotImplementedError):
+                pass  # object stores have no folders
+            if fs.type_name in ("s3", "gcs", "abfs"):  # one object: visible only once whole
+                with fs.open_output_stream(target) as stream:
+                    pq.write_table(table, stream)
+            else:  # a file system: write aside, then rename
+                tmp = f"{folder}/.{target.rsplit('/', 1)[1]}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp"
+                with fs.open_output_stream(tmp) as stream:
+                    pq.write_table(table, stream)
+                fs.move(tmp, target)
+        return path
+
+    # ------------------------------------------------------------------------------------- reading
+    def _filesystem(self):
+        from pyarrow import fs as pafs
+
+        filesystem, base = pafs.FileSystem.from_uri(self.root)
+        return filesystem, base.rstrip("/")
+
+    def _glob(self, experiment: str | None, dataset: str | None, method: str | None) -> str:
+        part = lambda key, value: f"{key}={partition_value(value)}" if value is not None else f"{key}=*"  # noqa: E731
+        return "/".join([self.root, part("experiment", experiment), part("dataset", dataset),
+                         part("method", method), "*.parquet"])
+
+    def files(self, experiment: str | None = None, dataset: str | None = None, method: str | None = None) -> list[str]:
+        """The trial files (no temporary files), optionally only those of one experiment/dataset/method."""
+        if self.local:
+            import glob
+
+            return sorted(glob.glob(self._glob(experiment, dataset, method)))
+        from pyarrow import fs as pafs
+        import fnmatch
+
+        filesystem, base = self._filesystem()
+        pattern = self._glob(experiment, dataset, method)[len(self.root):].lstrip("/")
+        try:
+            infos = filesystem.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+        except FileNotFoundError:
+            return []
+        found = []
+        for info in infos:
+            rel = info.path[len(base):].lstrip("/")
+            if info.type == pafs.FileType.File and fnmatch.fnmatch(rel, pattern) and not rel.rsplit("/", 1)[-1].startswith("."):
+                found.append(f"{self.root}/{rel}")
+        return sorted(found)
+
+    def compact(self, experiment: str | None = None, min_files: int = 2) -> int:
+        """Merge the files of each experiment/dataset/method folder into one ``compacted-*.parquet``
+        (queries over many small files are slow); returns how many files were merged away.
+
+        Safe beside writers and readers: the merged file is written atomically before its sources
+        are deleted, a trial written meanwhile is not among the sources, and a row present twice (a
+        compaction killed half-way, two compactions at once) is read once."""
+        import pyarrow.dataset as ds
+        import pyarrow.parquet as pq
+
+        by_folder: dict[str, list[str]] = {}
+        for f in self.files(experiment):
+            by_folder.setdefault(f.rsplit("/", 1)[0], []).append(f)
+        merged = 0
+        for folder, files in sorted(by_folder.items()):
+            if len(files) < min_files:
+                continue
+            if self.local:
+                table = ds.dataset(files, format="parquet", schema=arrow_schema()).to_table()
+            else:
+                filesystem, base = self._filesystem()
+                paths = [f"{base}/{f[len(self.root):].lstrip('/')}" for f in files]
+                table = ds.dataset(paths, format="parquet", schema=arrow_schema(), filesystem=filesystem).to_table()
+            name = f"compacted-{uuid.uuid4().hex[:12]}.parquet"
+            if self.local:
+                tmp = os.path.join(folder, f".{name}.tmp")
+                with open(tmp, "wb") as handle:
+                    pq.write_table(table, handle)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, os.path.join(folder, name))
+                for f in files:
+                    try:
+                        os.unlink(f)
+                    except FileNotFoundError:
+                        pass
+            else:
+                filesystem, base = self._filesystem()
+                remote = f"{base}/{folder[len(self.root):].lstrip('/')}"
+                with filesystem.open_output_stream(f"{remote}/{name}") as stream:
+                    pq.write_table(table, stream)
+                for f in files:
+                    try:
+                        filesystem.delete_file(f"{base}/{f[len(self.root):].lstrip('/')}")
+                    except (FileNotFoundError, OSError):
+                        pass
+            merged += len(files)
+        return merged
+
+    def connect(self, experiment: str | None = None, dataset: str | None = None, method: str | None = None):
+        """A DuckDB connection with a view ``results`` over the (filtered) store; empty when no file."""
+        import duckdb
+
+        con = duckdb.connect()
+        cols = ", ".join(f"NULL::{_DUCK_TYPES[t]} AS {c}" for c, t in RESULT_COLUMNS.items())
+        empty = f"SELECT {cols} WHERE false"
+        if self.local:
+            pattern = self._glob(experiment, dataset, method)
+            if not self.files(experiment, dataset, method):
+                con.execute(f"CREATE VIEW results AS {empty}")
+                return con
+            escaped = pattern.replace("'", "''")
+            con.execute(f"CREATE VIEW _raw AS SELECT * FROM read_parquet('{escaped}', union_by_name=true, "
+                        "hive_partitioning=false)")
+        else:
+            files = self.files(experiment, dataset, method)
+            if not files:
+                con.execute(f"CREATE VIEW results AS {empty}")
+                return con
+            import pyarrow.dataset as ds
+
+            filesystem, base = self._filesystem()
+            paths = [f"{base}/{f[len(self.root):].lstrip('/')}" for f in files]
+            table = ds.dataset(paths, schema=arrow_schema(), filesystem=filesystem, format="parquet").to_table()
+            con.register("_raw", table)
+        present = {r[0] for r in con.execute("SELECT column_name FROM (DESCRIBE _raw)").fetchall()}
+        select = ", ".join(c if c in present else f"NULL::{_DUCK_TYPES[t]} AS {c}" for c, t in RESULT_COLUMNS.items())
+        # a row is (trial_id, arch, eval_seed): the same row twice (a compaction killed between writing
+        # the merged file and deleting its sources) is read once
+        con.execute(f"CREATE VIEW results AS SELECT DISTINCT ON (trial_id, arch, eval_seed) {select} FROM _raw")
+        return con
+
+    def read(self, experiment: str | None = None, dataset: str | None = None, method: str | None = None,
+             where: str | None = None, params: Sequence[Any] = ()):
+        """All rows as a `pyarrow.Table` (filtered by the folders and an optional SQL ``where``)."""
+        con = self.connect(experiment, dataset, method)
+        sql = "SELECT * FROM results" + (f" WHERE {where}" if where else "")
+        return con.sql(sql, params=list(params) or None).to_arrow_table()
+
+    def rows(self, experiment: str | None = None, **kwargs: Any) -> list[dict[str, Any]]:
+        return self.read(experiment, **kwargs).to_pylist()
+
+    def sql(self, query: str, experiment: str | None = None):
+        """Run any SQL over the view ``results``; returns (column names, rows)."""
+        import duckdb
+
+        con = self.connect(experiment)
+        try:
+            cursor = con.execute(query)
+        except duckdb.Error as exc:
+            raise InputError(f"--sql: {str(exc).splitlines()[0]}") from None
+        names = [d[0] for d in cursor.description or []]
+        return names, cursor.fetchall()
+
+    def completed(self, experiment: str, include_failed: bool = False) -> dict[tuple, list[dict[str, Any]]]:
+        """Resume index: key -> the ok rows of that key (one trial's rows; the first trial if several).
+        With ``include_failed``, keys whose trials only failed are in it too (with their rows)."""
+        con = self.connect(experiment)
+        status = "" if include_failed else "status = 'ok' AND "
+        columns = ", ".join(dict.fromkeys([*KEY_COLUMNS, "trial_id", "status", "created_at", "method_config", "arch",
+                                           "eval_seed", "val_metric"]))
+        table = con.sql(f"SELECT {columns} FROM results WHERE {status}experiment = ? "
+                        "ORDER BY (status = 'ok') DESC, created_at, trial_id", params=[experiment]).to_arrow_table()
+        done: dict[tuple, list[dict[str, Any]]] = {}
+        owner: dict[tuple, str] = {}
+        for row in table.to_pylist():
+            key = trial_key(row)
+            if owner.setdefault(key, row["trial_id"]) == row["trial_id"]:
+                done.setdefault(key, []).append(row)
+        return done
+
+    def leaderboard(self, experiment: str | None = None, dataset: str | None = None, method: str | None = None,
+                    phases: Iterable[str] = ("final", "single")) -> tuple[list[str], list[tuple]]:
+        """Mean and (population) standard deviation of the test and validation metric per cell
+        (experiment, dataset, variant, ratio, method label, evaluation architecture), over every ok row
+        of the given phases (condensation seeds x evaluation seeds); failed rows are counted."""
+        con = self.connect(experiment, None, None)
+        filters, params = ["phase IN (SELECT unnest(?))"], [list(phases)]
+        for column, value in (("experiment", experiment), ("dataset", dataset)):
+            if value is not None:
+                filters.append(f"{column} = ?")
+                params.append(value)
+        if method is not None:
+            filters.append("(method = ? OR method_label = ?)")
+            params += [method, method]
+        query = f"""
+            SELECT experiment, dataset, coalesce(dataset_variant, '') AS variant, ratio,
+                   coalesce(method_label, method) AS method, arch, any_value(metric) AS metric,
+                   count(*) FILTER (WHERE status = 'ok') AS runs,
+                   count(DISTINCT condense_seed) FILTER (WHERE status = 'ok') AS seeds,
+                   count(*) FILTER (WHERE status <> 'ok') AS failed,
+                   avg(test_metric) FILTER (WHERE status = 'ok') AS test_mean,
+                   stddev_pop(test_metric) FILTER (WHERE status = 'ok') AS test_std,
+                   avg(val_metric) FILTER (WHERE status = 'ok') AS val_mean,
+                   stddev_pop(val_metric) FILTER (WHERE status = 'ok') AS val_std,
+                   max(n) AS n
+            FROM ({DEDUP}) WHERE {' AND '.join(filters)}
+            GROUP BY experiment, dataset, variant, ratio, coalesce(method_label, method), arch
+            ORDER BY experiment, dataset, variant, ratio, method, arch
+        """
+        cursor = con.execute(query, params)
+        return [d[0] for d in cursor.description], cursor.fetchall()
+
+
+# One trial per resume key: if two drivers ever ran the same key (a sweep restarted while the trials
+# of the killed one were still finishing), the earliest ok trial counts and the others are ignored.
+DEDUP = f"""
+    SELECT * EXCLUDE (_first) FROM (
+        SELECT *, first_value(trial_id) OVER (
+            PARTITION BY {", ".join(KEY_COLUMNS)}, status ORDER BY created_at, trial_id) AS _first
+        FROM results)
+    WHERE trial_id = _first OR status <> 'ok'
+"""
+
+
+def host_name() -> str:
+    return socket.gethostname()
+
+
+def wide_console(**kwargs: Any):
+    """A rich console; when the output is not a terminal (a log, CI) it is 200 columns wide, not 80."""
+    from rich.console import Console
+
+    console = Console(**kwargs)
+    if not console.is_terminal and "width" not in kwargs and not os.environ.get("COLUMNS"):
+        console = Console(width=200, **kwargs)
+    return console
+
+
+def format_mean_std(mean: float | None, std: float | None, scale: float = 100.0) -> str:
+    if mean is None:
+        return "-"
+    return f"{mean * scale:.1f} ± {(std or 0.0) * scale:.1f}"
+
+
+def print_leaderboard(store: ResultStore, experiment: str | None = None, dataset: str | None = None,
+                      method: str | None = None, phases: Iterable[str] = ("final", "single"), console=None) -> int:
+    """Print the leaderboard as a table (metrics in percent); returns the number of cells."""
+    from rich.table import Table
+
+    console = console or wide_console()
+    names, rows = store.leaderboard(experiment, dataset, method, phases)
+    if not rows:
+        console.print(f"leaderboard: no {'/'.join(phases)} results under {store.root}"
+                      + (f" for experiment {experiment!r}" if experiment else ""))
+        return 0
+    idx = {n: i for i, n in enumerate(names)}
+    table = Table("experiment", "dataset", "ratio", "method", "arch", "metric", "test % (mean ± std)",
+                  "val % (mean ± std)", "runs", "seeds", "failed", "n", title=f"leaderboard ({store.root})")
+    for r in rows:
+        dataset_name = r[idx["dataset"]] + (f" [{r[idx['variant']]}]" if r[idx["variant"]] else "")
+        table.add_row(r[idx["experiment"]], dataset_name, f"{r[idx['ratio']]:g}", r[idx["method"]], str(r[idx["arch"]]),
+                      str(r[idx["metric"]]), format_mean_std(r[idx["test_mean"]], r[idx["test_std"]]),
+                      format_mean_std(r[idx["val_mean"]], r[idx["val_std"]]), str(r[idx["runs"]]),
+                      str(r[idx["seeds"]]), str(r[idx["failed"]]), "" if r[idx["n"]] is None else str(r[idx["n"]]))
+    console.print(table)
+    return len(rows)

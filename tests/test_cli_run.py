@@ -1,0 +1,111 @@
+"""`mmgc condense`, `mmgc evaluate`, `mmgc run`: outputs, files, and exit code 2 on bad input."""
+
+import json
+import sys
+
+import pytest
+
+from mmgc.graph import CondensedGraph
+from mmgc.harness.cli import main
+from tests.conftest import make_tiny_graph
+
+FAST_METHOD = ["-s", "epochs=5", "-s", "hidden=16"]
+FAST_EVAL = ["-e", "epochs=5", "-e", "hidden=16"]
+
+
+@pytest.fixture
+def tiny_dataset(monkeypatch):
+    """`--dataset tiny` loads the test graph (the real registry is exercised by the slow test)."""
+    from mmgc.errors import InputError
+    from mmgc.harness.cli import run
+
+    def load(dataset, root, option):
+        if dataset != "tiny":
+            raise InputError(f"unknown dataset {dataset!r}; expected one of ['tiny']")
+        return make_tiny_graph(n=90)
+
+    monkeypatch.setattr(run, "_load_graph", load)
+
+
+def cli(monkeypatch, capsys, *args):
+    monkeypatch.setattr(sys, "argv", ["mmgc", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_condense_writes_a_file_then_evaluate_prints_rows(tiny_dataset, monkeypatch, capsys, tmp_path):
+    path = tmp_path / "herding.pt"
+    code, out, err = cli(monkeypatch, capsys, "condense", "--dataset", "tiny", "--method", "herding", "--ratio", "0.2",
+                         *FAST_METHOD, "--seed", "3", "--out", str(path))
+    assert code == 0, err
+    assert "herding: 18 nodes" in out
+    condensed = CondensedGraph.load(path)
+    assert condensed.info["seed"] == 3 and condensed.info["config"]["epochs"] == 5
+    rows_path = tmp_path / "rows.json"
+    code, out, err = cli(monkeypatch, capsys, "evaluate", str(path), "--dataset", "tiny", "--arch", "gcn,mlp",
+                         "--runs", "2", *FAST_EVAL, "--rows-out", str(rows_path))
+    assert code == 0, err
+    assert "result rows" in out and "mean ± std" in out and "herding" in out
+    rows = json.loads(rows_path.read_text())
+    assert [(r["arch"], r["eval_seed"]) for r in rows] == [("gcn", 0), ("gcn", 1), ("mlp", 0), ("mlp", 1)]
+    assert all(r["artifact_path"] == str(path) and r["phase"] == "single" for r in rows)
+
+
+def test_run_condenses_and_evaluates_with_original(tiny_dataset, monkeypatch, capsys, tmp_path):
+    rows_path = tmp_path / "rows.json"
+    code, out, err = cli(monkeypatch, capsys, "run", "--dataset", "tiny", "--method", "random", "--ratio", "0.2",
+                         "--runs", "2", "--seed-start", "5", *FAST_EVAL, "--original", "--edge-threshold", "0.3",
+                         "--rows-out", str(rows_path))
+    assert code == 0, err
+    rows = json.loads(rows_path.read_text())
+    assert [r["method"] for r in rows] == ["original", "original", "random", "random"]
+    assert [r["eval_seed"] for r in rows] == [5, 6, 5, 6]
+    assert rows[2]["edge_threshold"] == 0.3 and rows[0]["edge_threshold"] is None
+    assert "original" in out and "random" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--dataset", "tiny", "--method", "nope", "--ratio", "0.2"], "unknown method 'nope'"),
+    (["run", "--dataset", "nope", "--method", "random", "--ratio", "0.2"], "unknown dataset 'nope'"),
+    (["run", "--dataset", "tiny", "--method", "random", "--ratio", "0.001"], "smallest valid ratio"),
+    (["run", "--dataset", "tiny", "--method", "herding", "--ratio", "0.2", "-s", "epochs=x"], "herding config.epochs"),
+    (["run", "--dataset", "tiny", "--method", "herding", "--ratio", "0.2", "-s", "epochs"], "expected key=value"),
+    (["run", "--dataset", "tiny", "--method", "random", "--ratio", "0.2", "-e", "nope=1"], "unknown key 'nope'"),
+    (["run", "--dataset", "tiny", "--method", "random", "--ratio", "0.2", "--arch", "gcn,nope", *FAST_EVAL],
+     "unknown backbone 'nope'"),
+    (["run", "--dataset", "tiny", "--method", "random", "--ratio", "0.2", "--runs", "0"], "--runs"),
+    (["run", "--dataset", "tiny", "--method", "random", "--ratio", "0.2", "--device", "tpu"], "--device"),
+    (["evaluate", "missing.pt", "--dataset", "tiny"], "condensed graph file not found"),
+    (["condense", "--dataset", "tiny", "--method", "random", "--ratio", "0.2"], "--out"),
+])
+def test_bad_input_exits_2_with_one_line(tiny_dataset, monkeypatch, capsys, tmp_path, args, message):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli(monkeypatch, capsys, *args)
+    assert code == 2
+    assert message in err
+    if "--out" not in message:  # click's own usage errors print a usage block
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_evaluating_against_a_mismatched_dataset_is_an_error(monkeypatch, capsys, tmp_path):
+    from mmgc.harness.cli import run
+    from mmgc.methods import Context, create_method
+
+    path = tmp_path / "c.pt"
+    create_method("random").condense(make_tiny_graph(n=90, d_text=3), 0.2, Context()).save(path)
+    monkeypatch.setattr(run, "_load_graph", lambda *a: make_tiny_graph(n=90))
+    code, out, err = cli(monkeypatch, capsys, "evaluate", str(path), "--dataset", "tiny", *FAST_EVAL)
+    assert code == 2 and "feature columns" in err
+
+
+@pytest.mark.slow
+def test_run_on_the_default_dataset(monkeypatch, capsys):
+    code, out, err = cli(monkeypatch, capsys, "run", "--dataset", "synthetic", "--method", "herding", "--ratio", "0.01",
+                         "--runs", "2", "-s", "epochs=50", "-e", "epochs=50")
+    assert code == 0, err
+    assert "mean ± std" in out and "herding" in out

@@ -1,0 +1,186 @@
+"""The Parquet results store: atomic per-trial files, hive folders, DuckDB reads, the leaderboard."""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import os
+from pathlib import Path
+
+import pytest
+
+from mmgc.harness.schema import RESULT_COLUMNS, make_row
+from mmgc.harness.store import KEY_COLUMNS, ResultStore, partition_value, print_leaderboard, trial_key
+
+
+def rows_of(trial: str, experiment: str = "exp", dataset: str = "synthetic", method: str = "random", ratio: float = 0.01,
+            seed: int = 0, vals=(0.5, 0.6), status: str = "ok", label: str | None = None, phase: str = "final",
+            created: str = "2026-01-01T00:00:00", config_hash: str = "h1"):
+    return [make_row(experiment=experiment, phase=phase, trial_id=trial, dataset=dataset, dataset_variant="",
+                     ratio=ratio, method=method, method_label=label or method, config_hash=config_hash,
+                     condense_seed=seed, arch="gcn", eval_seed=i, metric="accuracy", val_metric=v, test_metric=v,
+                     status=status, error=None if status == "ok" else "boom", created_at=created, n=10)
+            for i, v in enumerate(vals)]
+
+
+def test_write_read_round_trip_and_layout(tmp_path):
+    store = ResultStore(str(tmp_path / "res"))
+    path = store.write_trial(rows_of("t1", dataset="magb-toys+synthfeat", method="sr_gm"))
+    assert Path(path).is_file()
+    rel = Path(path).relative_to(tmp_path / "res").parts
+    assert rel == ("experiment=exp", "dataset=magb-toys+synthfeat", "method=sr_gm", "t1.parquet")
+    rows = store.rows("exp")
+    assert len(rows) == 2
+    assert set(rows[0]) == set(RESULT_COLUMNS)
+    assert {r["val_metric"] for r in rows} == {0.5, 0.6}
+    assert not [p for p in (tmp_path / "res").rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_write_rejects_mixed_or_unknown_rows(tmp_path):
+    store = ResultStore(str(tmp_path))
+    with pytest.raises(ValueError):
+        store.write_trial(rows_of("a") + rows_of("b"))  # two trials in one file
+    with pytest.raises(ValueError):
+        store.write_trial([])
+    bad = rows_of("c")
+    bad[0]["not_a_column"] = 1
+    with pytest.raises(KeyError):
+        store.write_trial(bad)
+    assert store.files() == []
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_partition_values_are_path_safe():
+    assert partition_value("a/b") == "a%2Fb"
+    assert partition_value("x=y") == "x%3Dy"
+    assert partition_value("") == "_"
+    assert partition_value("magb-toys+synthfeat") == "magb-toys+synthfeat"
+
+
+def test_filters_sql_and_empty_store(tmp_path):
+    store = ResultStore(str(tmp_path))
+    assert store.rows() == []
+    names, rows = store.leaderboard()
+    assert rows == [] and "test_mean" in names
+    store.write_trial(rows_of("t1", experiment="a", method="random"))
+    store.write_trial(rows_of("t2", experiment="a", method="herding"))
+    store.write_trial(rows_of("t3", experiment="b", method="random", dataset="cora"))
+    assert len(store.rows("a")) == 4
+    assert len(store.rows(None, dataset="cora")) == 2
+    assert len(store.files("a", None, "herding")) == 1
+    names, result = store.sql("SELECT experiment, count(*) FROM results GROUP BY 1 ORDER BY 1")
+    assert result == [("a", 4), ("b", 2)]
+    from mmgc.errors import InputError
+
+    with pytest.raises(InputError, match="--sql"):
+        store.sql("SELECT nonsense FROM nowhere")
+
+
+def test_leaderboard_mean_std_failed_and_dedup(tmp_path):
+    store = ResultStore(str(tmp_path))
+    store.write_trial(rows_of("s0", seed=0, vals=(0.5, 0.7)))
+    store.write_trial(rows_of("s1", seed=1, vals=(0.6, 0.8)))
+    store.write_trial(rows_of("s2", seed=2, status="failed", vals=(None,)))
+    # the same key as s0 written again later (two drivers raced): ignored
+    store.write_trial(rows_of("s0-again", seed=0, vals=(0.0, 0.0), created="2026-01-02T00:00:00"))
+    store.write_trial(rows_of("search", seed=0, vals=(0.99,), phase="search"))  # search rows are not reported
+    names, rows = store.leaderboard("exp")
+    assert len(rows) == 1
+    row = dict(zip(names, rows[0]))
+    values = [0.5, 0.7, 0.6, 0.8]
+    mean = sum(values) / 4
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / 4)  # population std (numpy's default)
+    assert row["test_mean"] == pytest.approx(mean)
+    assert row["test_std"] == pytest.approx(std)
+    assert row["runs"] == 4 and row["seeds"] == 2 and row["failed"] == 1
+    names, rows = store.leaderboard("exp", phases=("search",))
+    assert dict(zip(names, rows[0]))["test_mean"] == pytest.approx(0.99)
+    assert print_leaderboard(store, "exp") == 1
+
+
+def test_completed_keys(tmp_path):
+    store = ResultStore(str(tmp_path))
+    store.write_trial(rows_of("ok1", seed=0))
+    store.write_trial(rows_of("bad", seed=1, status="failed", vals=(None,)))
+    done = store.completed("exp")
+    assert len(done) == 1
+    key = next(iter(done))
+    assert key == trial_key(rows_of("x", seed=0)[0])
+    assert len(key) == len(KEY_COLUMNS)
+    assert len(store.completed("exp", include_failed=True)) == 2
+
+
+def test_reads_files_of_an_older_schema(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    store = ResultStore(str(tmp_path))
+    store.write_trial(rows_of("new"))
+    old = {c: [v] for c, v in rows_of("old")[0].items() if c not in ("node", "method_label")}
+    folder = tmp_path / "experiment=exp" / "dataset=synthetic" / "method=random"
+    pq.write_table(pa.table(old), folder / "old.parquet")
+    rows = store.rows("exp")
+    assert len(rows) == 3
+    assert [r["node"] for r in rows if r["trial_id"] == "old"] == [None]
+
+
+def _writer(root: str, worker: int, trials: int) -> None:
+    store = ResultStore(root)
+    for t in range(trials):
+        store.write_trial(rows_of(f"w{worker}-t{t}", seed=t, vals=(0.1, 0.2, 0.3), method=f"m{t % 3}"))
+
+
+def test_four_concurrent_writers_lose_nothing(tmp_path):
+    root = str(tmp_path / "res")
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(root, w, 40)) for w in range(4)]
+    for p in procs:
+        p.start()
+    store = ResultStore(root)
+    seen = 0
+    while any(p.is_alive() for p in procs):  # a reader during the writes only ever sees whole files
+        seen = max(seen, len(store.rows("exp")))
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0
+    rows = store.rows("exp")
+    assert len(rows) == 4 * 40 * 3
+    assert len({r["trial_id"] for r in rows}) == 160
+    assert len(rows) % 3 == 0 and seen % 3 == 0
+    assert not list(Path(root).rglob("*.tmp"))
+
+
+def test_uri_root_goes_through_pyarrow_filesystems(tmp_path):
+    """A root that is a URI (s3://, gs://, ...) is written as one object per trial and read through
+    pyarrow.fs; exercised here with a file:// URI forced down that path."""
+    store = ResultStore(str(tmp_path))
+    store.local, store.root = False, "file://" + str(tmp_path / "remote")
+    path = store.write_trial(rows_of("u1", dataset="a b/c"))
+    assert path.startswith("file://")
+    store.write_trial(rows_of("u2", seed=1))
+    assert len(store.files("exp")) == 2
+    assert len(store.rows("exp")) == 4
+    assert len(store.completed("exp")) == 2
+    assert (tmp_path / "remote" / "experiment=exp" / "dataset=a%20b%2Fc" / "method=random" / "u1.parquet").is_file()
+
+
+def test_compaction_merges_files_and_never_duplicates_rows(tmp_path):
+    import shutil
+
+    store = ResultStore(str(tmp_path))
+    for t in range(12):
+        store.write_trial(rows_of(f"t{t}", seed=t, method=("random", "herding")[t % 2]))
+    before = sorted((r["trial_id"], r["eval_seed"]) for r in store.rows("exp"))
+    assert len(store.files("exp")) == 12
+    assert store.compact("exp") == 12
+    files = store.files("exp")
+    assert len(files) == 2 and all(Path(f).name.startswith("compacted-") for f in files)
+    assert sorted((r["trial_id"], r["eval_seed"]) for r in store.rows("exp")) == before
+    # a compaction killed after writing its merged file but before deleting the sources
+    shutil.copy(files[0], Path(files[0]).with_name("compacted-copy.parquet"))
+    assert sorted((r["trial_id"], r["eval_seed"]) for r in store.rows("exp")) == before
+    names, cells = store.leaderboard("exp")
+    assert sum(dict(zip(names, c))["runs"] for c in cells) == 24
+    store.write_trial(rows_of("late", seed=99))  # writers go on as before
+    assert store.compact("exp") == 4 and len(store.files("exp")) == 2
+    assert len(store.rows("exp")) == 26

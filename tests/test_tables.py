@@ -1,0 +1,328 @@
+"""Paper tables and figures, rebuilt from a results store written by a tiny *real* sweep.
+
+The store comes from `run_sweep` with the real trial (`run_trial`: condense + evaluate) and MLflow
+tracking on the small `synthetic` dataset: coresets, GCond, SR-GM and its ablations (a grid over
+``decouple`` x ``lam``), Original; aligned and unaligned features; a second small sweep with
+text-only and image-only variants for Figure 3. No row is written by hand. The checks recompute
+every number independently with SQL over the same Parquet files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mmgc.harness import tables
+
+MMGC = str(Path(sys.executable).parent / "mmgc")
+MAIN, FIG3 = "tables_tiny", "tables_fig3"
+GM = ("{epochs: 6, outer_loop: 1, inner_loop: 1, select_every: 2, select_epochs: 30, pge_hidden: 16, hidden: 32, "
+      "batch_per_class: 32, cycle_epochs: 3, structure_epochs: 1}")
+
+MAIN_YAML = f"""
+name: {MAIN}
+datasets:
+  - name: synthetic
+    options: {{nodes: 200}}
+    ratios: [0.05, 0.1]
+  - name: synthetic
+    options: {{nodes: 200, alignment: unaligned}}
+    ratios: [0.05]
+methods:
+  - name: random
+  - name: herding
+    fixed: {{epochs: 30}}
+    archs: [gcn, mlp]
+  - name: kcenter
+    fixed: {{epochs: 30}}
+  - name: gcond
+    fixed: {GM}
+    archs: [gcn, mlp]
+  - name: sr_gm
+    fixed: {GM}
+    grid: {{decouple: [true, false], lam: [0.0, 1000.0]}}
+  - name: original
+seeds: {{condense: [0], eval: [0, 1]}}
+evaluation: {{archs: [gcn], options: {{epochs: 100}}}}
+resources: {{cpu: 1, gpu: 0}}
+"""
+
+FIG3_YAML = f"""
+name: {FIG3}
+datasets:
+  - name: synthetic
+    options: {{nodes: 200}}
+    ratios: [0.05]
+  - name: synthetic
+    options: {{nodes: 200}}
+    modalities: [text]
+    ratios: [0.05]
+  - name: synthetic
+    options: {{nodes: 200}}
+    modalities: [image]
+    ratios: [0.05]
+methods:
+  - name: gcond
+    fixed: {GM}
+  - name: sr_gm
+    fixed: {GM}
+seeds: {{condense: [0], eval: [0, 1]}}
+evaluation: {{archs: [gcn], options: {{epochs: 100}}}}
+resources: {{cpu: 1, gpu: 0}}
+"""
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """Run the two tiny sweeps (real trials, MLflow on) into one results root."""
+    from mmgc.harness.sweep import run_sweep
+    from mmgc.harness.tracking import MlflowTracking
+
+    root = tmp_path_factory.mktemp("tables") / "results"
+    for name, text in ((MAIN, MAIN_YAML), (FIG3, FIG3_YAML)):
+        path = root.parent / f"{name}.yaml"
+        path.write_text(textwrap.dedent(text))
+        report = run_sweep(path, results=str(root), tracking=MlflowTracking(), num_cpus=2, progress=False)
+        assert report.missing == 0, report
+    return root
+
+
+def sql(root, query, *params):
+    from mmgc.harness.store import ResultStore
+
+    cursor = ResultStore(str(root)).connect().execute(query, list(params))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, r)) for r in cursor.fetchall()]
+
+
+def label_of(method: str, config_json: str) -> str:
+    """The test's own reading of a row's column label (independent of tables.method_label)."""
+    names = {"random": "Random", "herding": "Herding", "kcenter": "K-Center", "gcond": "GCond", "original": "Original"}
+    if method != "sr_gm":
+        return names[method]
+    config = json.loads(config_json)
+    return {(True, False): "SR-GM", (True, True): "SR-GM w/o R", (False, False): "SR-GM w/o D",
+            (False, True): "SR-GM w/o D+R"}[(config["decouple"], config["lam"] == 0)]
+
+
+def unaligned_means(root, experiment, arch="gcn"):
+    """(ratio, label) -> (mean, std) of the test metric in percent on the unaligned variant, from SQL."""
+    rows = sql(root, """
+        SELECT method, method_config, ratio, avg(test_metric) AS m, stddev_pop(test_metric) AS s
+        FROM results WHERE experiment = ? AND phase = 'final' AND status = 'ok' AND arch = ?
+          AND coalesce(dataset_variant, '') LIKE '%alignment=unaligned%'
+        GROUP BY ALL""", experiment, arch)
+    return {(r["ratio"], label_of(r["method"], r["method_config"])): (r["m"] * 100, r["s"] * 100) for r in rows}
+
+
+def aligned_means(root, experiment, arch="gcn"):
+    rows = sql(root, """
+        SELECT method, method_config, ratio, avg(test_metric) AS m, stddev_pop(test_metric) AS s
+        FROM results WHERE experiment = ? AND phase = 'final' AND status = 'ok' AND arch = ?
+          AND coalesce(dataset_variant, '') NOT LIKE '%unaligned%'
+          AND coalesce(dataset_variant, '') NOT LIKE '%modalities=%'
+        GROUP BY ALL""", experiment, arch)
+    return {(r["ratio"], label_of(r["method"], r["method_config"])): (r["m"] * 100, r["s"] * 100) for r in rows}
+
+
+def stat_text(cell: tables.Cell) -> str:
+    return cell.render("md").replace("**", "").replace("<u>", "").replace("</u>", "")
+
+
+def test_store_is_real_and_tracked(store):
+    rows = sql(store, "SELECT * FROM results")
+    assert {r["experiment"] for r in rows} == {MAIN, FIG3}
+    final = [r for r in rows if r["phase"] == "final" and r["status"] == "ok"]
+    assert len(final) > 40
+    assert all(r["mlflow_run_id"] for r in final)
+    assert {r["method"] for r in final} == {"random", "herding", "kcenter", "gcond", "sr_gm", "original"}
+    # every trial's MLflow run exists and GM runs carry their per-epoch history
+    from mmgc.harness import tracking
+
+    uri = tracking.default_uri(store)
+    gm = next(r for r in final if r["method"] == "sr_gm")
+    history = tracking.load_history(uri, gm["mlflow_run_id"])
+    assert len(history) == 6 and "conflict_frac" in history[0] and "dirichlet_G" in history[0]
+
+
+def test_table2_structure_bold_and_delta(store):
+    table = tables.build("table2", str(store), [MAIN])
+    assert table.header == ["Dataset", "Ratio (r)", "Random", "Herding", "K-Center", "MSGC", "SGDD", "GCond", "SR-GM",
+                            "Δ (%)", "Original"]
+    assert [r[1].text for r in table.rows] == ["5%", "10%"]
+    means = aligned_means(store, MAIN)
+    col = {h: i for i, h in enumerate(table.header)}
+    for row, ratio in zip(table.rows, (0.05, 0.1)):
+        # every number is the rows' own mean ± std
+        for label in ("Random", "Herding", "K-Center", "GCond", "SR-GM"):
+            mean, std = means[(ratio, label)]
+            assert stat_text(row[col[label]]) == f"{mean:.2f} ± {std:.2f}"
+        # no result: missing, never zero
+        assert row[col["MSGC"]].render("md") == "—" and row[col["SGDD"]].render("csv") == ""
+        # best bold, second underlined
+        ranked = sorted({round(means[(ratio, l)][0], 9) for l in ("Random", "Herding", "K-Center", "GCond", "SR-GM")},
+                        reverse=True)
+        for label in ("Random", "Herding", "K-Center", "GCond", "SR-GM"):
+            value = round(means[(ratio, label)][0], 9)
+            expected = "best" if value == ranked[0] else "second" if value == ranked[1] else None
+            assert row[col[label]].mark == expected, (ratio, label)
+            md = row[col[label]].render("md")
+            assert md.startswith("**") == (expected == "best") and md.startswith("<u>") == (expected == "second")
+        # Δ = SR-GM minus the best other method
+        others = max(means[(ratio, l)][0] for l in ("Random", "Herding", "K-Center", "GCond"))
+        assert row[col["Δ (%)"]].delta == pytest.approx(means[(ratio, "SR-GM")][0] - others)
+    original = sql(store, """SELECT avg(test_metric) * 100 AS m, stddev_pop(test_metric) * 100 AS s FROM results
+                             WHERE experiment = ? AND method = 'original' AND arch = 'gcn'
+                               AND coalesce(dataset_variant, '') NOT LIKE '%unaligned%'""", MAIN)[0]
+    assert stat_text(table.rows[0][col["Original"]]) == f"{original['m']:.2f} ± {original['s']:.2f}"
+    assert table.rows[1][col["Original"]].text == ""  # printed once per dataset, as the paper
+
+
+def test_table5_reads_the_unaligned_variant(store):
+    table = tables.build("table5", str(store), [MAIN])
+    assert len(table.rows) == 1 and table.rows[0][1].text == "5%"
+    means = unaligned_means(store, MAIN)
+    col = table.header.index("SR-GM")
+    assert stat_text(table.rows[0][col]) == "{:.2f} ± {:.2f}".format(*means[(0.05, "SR-GM")])
+
+
+def test_table3_cross_architecture(store):
+    table = tables.build("table3", str(store), [MAIN])
+    assert table.header == ["Dataset", "Ratio (r)", "Method", "GCN", "MLP", "MMGCN", "GAT", "SAGE", "SGC", "Avg."] or \
+        table.header[:8] == ["Dataset", "Ratio (r)", "Method", "GCN", "MLP", "MMGCN", "GAT", "SAGE"]
+    methods = {r[2].text for r in table.rows}
+    assert methods == {"Herding", "GCond"}  # only what was evaluated with more than one architecture
+    gcn, mlp, mmgcn = (table.header.index(h) for h in ("GCN", "MLP", "MMGCN"))
+    mlp_means = aligned_means(store, MAIN, arch="mlp")
+    for row in table.rows:
+        assert row[gcn].stat is not None and row[mlp].stat is not None
+        assert row[mmgcn].render("md") == "—"        # not evaluated: missing
+        assert row[-1].render("md") == "—"           # Avg. needs every architecture
+    first = table.rows[0]
+    ratio = 0.05 if first[1].text == "5%" else 0.1
+    assert stat_text(first[mlp]) == "{:.2f} ± {:.2f}".format(*mlp_means[(ratio, first[2].text)])
+
+
+def test_table4_same_backbone(store):
+    table = tables.build("table4", str(store), [MAIN])
+    assert table.header == ["Backbone", "Ratio (r)", "SR-GM", "GCond", "Original"]
+    assert [r[0].text for r in table.rows] == ["GCN", ""] and [r[1].text for r in table.rows] == ["5%", "10%"]
+    means = aligned_means(store, MAIN)
+    assert stat_text(table.rows[1][3]) == "{:.2f} ± {:.2f}".format(*means[(0.1, "GCond")])
+    assert table.rows[0][4].stat is not None
+
+
+def test_table6_ablation_deltas(store):
+    table = tables.build("table6", str(store), [MAIN])
+    assert [r[2].text for r in table.rows] == ["SR-GM", "w/o D", "w/o D+R"] * 2
+    aligned = aligned_means(store, MAIN)
+    unaligned = unaligned_means(store, MAIN)
+    deltas = tables.ablation_deltas(table)
+    assert len(deltas) == 2 * 2 + 2  # aligned: 2 ratios x (Δ1, Δ2); unaligned: 1 ratio (5%)
+    for d in deltas:
+        ratio = 0.05 if d["ratio"] == "5%" else 0.1
+        means = aligned if d["alignment"] == "aligned" else unaligned
+        upper, lower = {"Δ1": ("SR-GM", "SR-GM w/o D"), "Δ2": ("SR-GM w/o D", "SR-GM w/o D+R")}[d["which"]]
+        assert d["value"] == pytest.approx(means[(ratio, upper)][0] - means[(ratio, lower)][0], abs=0.006)
+    # the 10% ratio has no unaligned run: missing, not zero
+    ten = table.rows[3:6]
+    assert all(r[4].render("md") == "—" for r in ten) and ten[1][6].render("md") == "—"
+
+
+def test_formats(store):
+    table = tables.build("table2", str(store), [MAIN])
+    latex = table.render("latex")
+    assert "\\textbf{" in latex and "\\underline{" in latex and "$\\Delta$" in latex and "\\toprule" in latex
+    parsed = list(csv.reader(io.StringIO(table.render("csv"))))
+    header = parsed[0]
+    assert "SR-GM std" in header and "MSGC std" in header and "Original std" in header
+    assert all(len(r) == len(header) for r in parsed)
+    second = dict(zip(header, parsed[2]))
+    assert second["Dataset"] == dict(zip(header, parsed[1]))["Dataset"]  # CSV repeats the group on every row
+    assert second["MSGC"] == "" and second["Original"] != ""
+    assert float(second["Δ (%)"]) == pytest.approx(table.rows[1][-2].delta, abs=0.006)
+
+
+def test_figures(store, tmp_path):
+    out = tmp_path / "figs"
+    fig2 = tables.build("fig2", str(store), [MAIN], out)
+    assert fig2.panels == 2 and fig2.series == 2 * 2 + 2  # aligned: 2 methods x 2 ratios; unaligned: 2 x 1
+    fig1b = tables.build("fig1b", str(store), [MAIN], out)
+    assert fig1b.panels == 3 and fig1b.series == 3 * 4 * 3  # (group, alignment, ratio) rows x 4 methods x 3 curves
+    fig3 = tables.build("fig3", str(store), [FIG3], out)
+    assert fig3.panels == 1 and fig3.series >= 4  # GCond: text, image, fused; SR-GM: fused (one modality: no pairs)
+    fig4 = tables.build("fig4", str(store), [MAIN], out)
+    assert fig4.panels == 2 and fig4.series == 2 * 2 + 2 * 1  # λ in {0, 1000} x ratios
+    fig5 = tables.build("fig5", str(store), [MAIN], out)
+    assert fig5.series == 2 * 5  # five methods with an Original, aligned and unaligned
+    gaps = tables.figure5_gaps(tables.load_results(str(store), [MAIN]))
+    means = aligned_means(store, MAIN)
+    original = sql(store, """SELECT avg(test_metric) * 100 AS m FROM results WHERE experiment = ? AND
+                             method = 'original' AND arch = 'gcn' AND coalesce(dataset_variant, '') NOT LIKE
+                             '%unaligned%'""", MAIN)[0]["m"]
+    expected = sum(original - means[(r, "Random")][0] for r in (0.05, 0.1)) / 2
+    assert gaps["Random"]["aligned"] == pytest.approx(expected)
+    for fig in (fig1b, fig2, fig3, fig4, fig5):
+        assert fig.path.is_file() and fig.path.stat().st_size > 10_000 and fig.path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_tables_all_end_to_end(store, tmp_path):
+    out = tmp_path / "paper"
+    run = subprocess.run([MMGC, "tables", "all", "--experiment", MAIN, "--experiment", FIG3, "--results", str(store),
+                          "--out", str(out)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    for name in ("table2", "table3", "table4", "table5", "table6"):
+        assert (out / f"{name}.md").read_text().startswith(f"**Table {name[-1]}")
+        assert f"**Table {name[-1]}" in run.stdout
+    for name in ("fig1b", "fig2", "fig3", "fig4", "fig5"):
+        assert (out / f"{name}.png").is_file()
+    latex = subprocess.run([MMGC, "tables", "table6", "-e", MAIN, "--results", str(store), "--format", "latex"],
+                           capture_output=True, text=True)
+    assert latex.returncode == 0 and "$\\Delta_1$" in latex.stdout
+    bad = subprocess.run([MMGC, "tables", "table9", "--results", str(store)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown table" in bad.stderr
+    missing = subprocess.run([MMGC, "tables", "table2", "--results", str(tmp_path / "nope")], capture_output=True,
+                             text=True)
+    assert missing.returncode == 2 and "results root not found" in missing.stderr
+
+
+def test_runs_show_on_a_table_row(store):
+    run_id = sql(store, "SELECT mlflow_run_id FROM results WHERE method = 'gcond' AND phase = 'final' LIMIT 1")[0][
+        "mlflow_run_id"]
+    out = subprocess.run([MMGC, "runs", "show", run_id, "--results", str(store)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "method = gcond" in out.stdout and "condense/conflict_frac" in out.stdout and "curves.png" in out.stdout
+
+
+def test_labels_come_from_method_config():
+    row = {"method": "sr_gm", "method_config": json.dumps({"lam": 0.0, "decouple": False})}
+    assert tables.method_label(row) == "SR-GM w/o D+R"
+    assert tables.method_label(dict(row, method_config=json.dumps({"lam": 10.0, "decouple": False}))) == "SR-GM w/o D"
+    assert tables.method_label(dict(row, method_config=json.dumps({"lam": 10.0, "decouple": True}))) == "SR-GM"
+    assert tables.method_label({"method": "kcenter", "method_config": "{}"}) == "K-Center"
+    assert tables.parse_variant("alignment=unaligned;nodes=200") == {"alignment": "unaligned", "nodes": "200"}
+    assert tables.features_of({"dataset_variant": "modalities=text;scale=0.1"}) == "text"
+    assert tables.features_of({"dataset_variant": "modalities=text,image"}) == "fused"
+    assert tables.features_of({"dataset_variant": "dims=128;modality_names=image"}) == "image"
+    assert tables.dataset_group({"dataset": "d", "dataset_variant": "modalities=text;scale=0.1"}) == "d [scale=0.1]"
+    assert tables.alignment_of({"dataset_variant": "encoder=t5vit"}) == "unaligned"
+    assert tables.alignment_of({"dataset_variant": "encoder=imagebind"}) == "aligned"
+    assert tables.alignment_of({"dataset_variant": "alignment=unaligned;scale=0.1"}) == "unaligned"
+    assert tables.dataset_group({"dataset": "books-nc", "dataset_variant": "encoder=t5vit"}) == "books-nc"
+
+
+def test_marks_and_missing_cells():
+    assert tables.rank_marks({"a": 0.5, "b": 0.7, "c": None, "d": 0.6}) == {"b": "best", "d": "second"}
+    assert tables.rank_marks({"a": 0.7, "b": 0.7, "c": 0.1}) == {"a": "best", "b": "best", "c": "second"}
+    assert tables.Cell().render("md") == "—" and tables.Cell().render("latex") == "--" and tables.Cell().render("csv") == ""
+    assert tables.Cell(delta=-1.234).render("md") == "↓1.23" and tables.Cell(delta=0.5).render("csv") == "+0.50"
+    stat = tables.Stat(0.81234, 0.0123, 4)
+    assert tables.Cell(stat=stat, mark="best").render("md") == "**81.23 ± 1.23**"
+    assert tables.Cell(stat=stat, mark="second").render("latex") == "\\underline{81.23 $\\pm$ 1.23}"
