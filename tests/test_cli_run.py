@@ -25,6 +25,8 @@ def tiny_dataset(monkeypatch):
         return make_tiny_graph(n=90)
 
     monkeypatch.setattr(run, "_load_graph", load)
+    monkeypatch.setattr("mmgc.harness.trial.load_cached",
+                        lambda name, root=None, options=None, modalities=None: load(name, root, options))
 
 
 def cli(monkeypatch, capsys, *args):

@@ -302,22 +302,34 @@ def run_command(
     device: str = DEVICE,
     rows_out: Optional[str] = ROWS_OUT,
 ) -> None:
-    """Condense, then evaluate: print the result rows and their mean ± std per architecture."""
+    """Condense, then evaluate: print the result rows and their mean ± std per architecture.
+
+    Runs the same `run_trial` as every sweep trial (``--original`` adds the whole-graph trial)."""
+    from mmgc.harness.trial import TrialSpec, run_trial_detailed
     from mmgc.methods.base import get_method
 
     get_method(method)
-    _check_eval_args(arch, runs, edge_threshold, eval_option, regularizers)  # fail before condensing
-    dev = resolve_device(device)
-    graph = _load_graph(dataset, root, option)
+    archs, _ = _check_eval_args(arch, runs, edge_threshold, eval_option, regularizers)  # fail before condensing
+    resolve_device(device)
+    eval_options: dict[str, Any] = dict(parse_options(eval_option))
+    if edge_threshold is not None:
+        eval_options["edge_threshold"] = edge_threshold
+    if regularizers:
+        eval_options["regularizers"] = regularizers
+    common = dict(dataset=dataset, dataset_root=root, dataset_options=parse_options(option), ratio=ratio,
+                  archs=tuple(archs), eval_seeds=tuple(range(seed_start, seed_start + runs)),
+                  eval_options=eval_options, device=device)
+    specs = [TrialSpec(method="original", **common)] if original else []
+    specs.append(TrialSpec(method=method, config=parse_options(set_), condense_seed=seed,
+                           artifact_path=str(out) if out else None, **common))
+    rows: list[dict] = []
     with _progress() as progress:
-        condensed = _condense(graph, method, ratio, parse_options(set_), seed, dev, progress)
-    path = condensed.save(out) if out else None
-    typer.echo(_summary_line(condensed, path), err=True)
-    defaults: dict[str, Any] = {"phase": "single"}
-    if path:
-        defaults["artifact_path"] = str(path)
-    rows = _evaluate(condensed, graph, arch, runs, seed_start, edge_threshold, eval_option, regularizers, original,
-                     dev, defaults)
+        for spec in specs:
+            trial_rows, condensed = run_trial_detailed(
+                spec, reporter=_ProgressReporter(progress, f"{spec.method} on {dataset}"), strict=True)
+            if condensed is not None:
+                typer.echo(_summary_line(condensed, out), err=True)
+            rows += trial_rows
     print_rows(rows)
     _write_rows(rows, rows_out)
 
