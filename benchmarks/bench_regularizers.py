@@ -184,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--regs", default="none;optimag;dagr", help="regularizer settings separated by ';'")
     p.add_argument("--seeds", default="0,1,2,3,4")
     p.add_argument("--epochs", type=int, default=600, help="evaluation epochs (protocol: 600, lr drop at half)")
+    p.add_argument("--eval-every", type=int, default=1, help="validate every this many epochs (protocol: 1)")
     p.add_argument("--timing-epochs", type=int, default=20)
     p.add_argument("--skip-original", action="store_true")
     p.add_argument("--timing-only", action="store_true",
@@ -206,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     archs = [a.strip() for a in args.archs.split(",") if a.strip()]
     settings = [s.strip() for s in args.regs.split(";") if s.strip()]
     seeds = [int(s) for s in args.seeds.split(",")]
-    eval_config = EvalConfig(epochs=args.epochs, lr_drop_epoch=args.epochs // 2)
+    eval_config = EvalConfig(epochs=args.epochs, lr_drop_epoch=args.epochs // 2, eval_every=args.eval_every)
     hidden = eval_config.hidden
     out: dict[str, Any] = {"args": vars(args), "original": [], "condensed": [], "timing": [], "condense": []}
     acc: dict[tuple, list[float]] = {}

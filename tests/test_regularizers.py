@@ -443,3 +443,84 @@ def test_regularizers_run_through_the_evaluation_protocol(tiny_graph, arch):
                                info={"method": "test"})
     rows = evaluate(condensed, tiny_graph, arch, [0], config, regularizers=[{"name": "optimag"}, {"name": "dagr"}])
     assert rows[0]["status"] == "ok" and math.isfinite(rows[0]["test_metric"])
+
+
+@pytest.mark.parametrize("method", ["gcond", "sr_gm"])
+def test_condensation_adds_regularizers_on_its_synthetic_embeddings(method):
+    from mmgc.methods import Context, create_method
+    from tests.conftest import make_tiny_graph
+
+    fast = dict(epochs=2, outer_loop=2, inner_loop=1, hidden=16, select_every=0, select_epochs=5, select_eval_every=5,
+                cycle_epochs=2, structure_epochs=1, regularizers="optimag:weight=0.5+dagr")
+    condensed = create_method(method, fast).condense(make_tiny_graph(n=48, d_text=5, d_image=5), 0.25, Context(seed=0))
+    history = condensed.info["history"]
+    assert all(math.isfinite(h["reg/optimag"]) and math.isfinite(h["reg/dagr"]) for h in history)
+    assert condensed.info["config"]["regularizers"] == "optimag:weight=0.5+dagr"
+    with pytest.raises(InputError, match="unknown regularizer"):
+        create_method(method, dict(fast, regularizers="nope"))
+
+
+def test_experiment_entries_carry_their_own_regularizers():
+    from pathlib import Path
+
+    from mmgc.harness.experiment import load_experiment, parse_experiment
+
+    data = {"name": "regs", "datasets": [{"name": "synthetic", "ratios": [0.01]}],
+            "methods": [{"name": "original"}, {"name": "original", "label": "Original+DAGR", "regularizers": "dagr"}],
+            "evaluation": {"regularizers": "optimag"}}
+    exp = parse_experiment(data)
+    assert [m.regularizers for m in exp.methods] == [None, "dagr"]
+    assert exp.eval_options["regularizers"] == "optimag"
+    bad = dict(data, methods=[{"name": "original", "regularizers": "optimagg"}])
+    with pytest.raises(InputError, match=r"methods\[0\]\.regularizers: unknown regularizer 'optimagg'"):
+        parse_experiment(bad)
+    path = Path(__file__).resolve().parents[1] / "tune_configs" / "regularizers_synthetic.yaml"
+    labels = {m.label: m.regularizers for m in load_experiment(path).methods}
+    assert labels["Original"] is None and labels["SR-GM+DAGR"] == "dagr"
+
+
+REG_SWEEP_YAML = """
+name: regs_tiny
+datasets:
+  - {name: synthetic, options: {nodes: 200}, ratios: [0.1]}
+methods:
+  - {name: original}
+  - {name: original, label: Original+OptiMAG, regularizers: "optimag:batch_size=32"}
+  - {name: original, label: Original+DAGR, regularizers: dagr}
+  - {name: random}
+  - {name: random, label: Random+DAGR, regularizers: dagr}
+seeds: {condense: [0], eval: [0, 1]}
+evaluation: {archs: [gcn, mmgcn], options: {epochs: 15}}
+resources: {cpu: 1, gpu: 0}
+"""
+
+
+def test_a_regularizer_sweep_gives_the_regularizers_table(tmp_path):
+    from mmgc.harness import tables
+    from mmgc.harness.store import ResultStore
+    from mmgc.harness.sweep import run_sweep
+
+    path = tmp_path / "regs_tiny.yaml"
+    path.write_text(REG_SWEEP_YAML)
+    root = str(tmp_path / "results")
+    report = run_sweep(path, results=root, num_cpus=2, progress=False)
+    assert report.missing == 0, report
+    rows = [r for r in ResultStore(root).rows("regs_tiny") if r["phase"] == "final"]
+    assert {r["regularizers"] == "[]" for r in rows} == {True, False}
+    table = tables.build("regularizers", root, experiments=["regs_tiny"])
+    assert table.header[:6] == ["Dataset", "Alignment", "Arch", "Trained on", "none", "OptiMAG"]
+    body = {(r[2].text, r[3].text): r for r in table.rows}
+    assert set(body) == {("GCN", "Original"), ("MMGCN", "Original"), ("GCN", "Random @ 10%"), ("MMGCN", "Random @ 10%")}
+    # each cell is the mean over the rows of its setting; Δ = setting minus none
+    for (arch, graph), line in body.items():
+        cells = dict(zip(table.header, line))
+        picked = [r for r in rows if r["arch"] == arch.lower() and (r["method"] == "original") == (graph == "Original")]
+        for column, name in (("none", None), ("DAGR", "dagr")):
+            mine = [r["test_metric"] for r in picked
+                    if [d["name"] for d in json.loads(r["regularizers"])] == ([name] if name else [])]
+            assert cells[column].stat.mean == pytest.approx(sum(mine) / len(mine))
+        assert cells["Δ DAGR"].delta == pytest.approx((cells["DAGR"].stat.mean - cells["none"].stat.mean) * 100)
+        if graph != "Original":
+            assert cells["OptiMAG"].stat is None and "—" in cells["OptiMAG"].render("md")
+    markdown = table.render("md")
+    assert "**" in markdown and "Original" in markdown

@@ -27,6 +27,8 @@ Format (every key but ``name``, ``datasets`` and ``methods`` is optional)::
         grid: {lambda_: [1, 10]}       # one fixed cell per combination (labels get [key=value])
         n_trials: 20                   # Optuna trials per cell (default: search.n_trials)
         archs: [sage]                  # evaluation architectures of this entry (default: evaluation.archs)
+        regularizers: "optimag"        # training-time regularizers of this entry's evaluation (default:
+                                       #   evaluation.regularizers; "none" for none); give each setting its own label
     search: {n_trials: 10, sampler: tpe, seed: 0}
     seeds: {condense: [0, 1, 2], eval: [0, 1, 2]}
     evaluation:
@@ -80,6 +82,7 @@ class MethodEntry:
     search: dict[str, Any] = field(default_factory=dict)    # key -> SearchDim
     n_trials: int = 0
     archs: tuple[str, ...] = ()
+    regularizers: Any = None   # this entry's training-time regularizers (overrides evaluation.regularizers)
 
     @property
     def is_original(self) -> bool:
@@ -239,7 +242,16 @@ def _parse_methods(chk: _Checker, raw: Any, default_trials: int, default_archs: 
     entries: list[MethodEntry] = []
     for i, item in enumerate(chk.seq(raw, "methods")):
         where = f"methods[{i}]"
-        m = chk.mapping(item, where, ["name", "label", "fixed", "search", "grid", "n_trials", "archs"], ["name"])
+        m = chk.mapping(item, where, ["name", "label", "fixed", "search", "grid", "n_trials", "archs", "regularizers"],
+                        ["name"])
+        regularizers = m.get("regularizers")
+        if regularizers is not None and validate:
+            from mmgc.regularizers import parse_regularizers
+
+            try:
+                parse_regularizers(regularizers)
+            except InputError as exc:
+                raise InputError(f"{chk.source}: {where}.regularizers: {exc}") from None
         name = chk.string(m["name"], f"{where}.name")
         label = chk.string(m.get("label", name), f"{where}.label")
         fixed = chk.mapping(m.get("fixed"), f"{where}.fixed", known=list((m.get("fixed") or {}).keys()))
@@ -288,7 +300,7 @@ def _parse_methods(chk: _Checker, raw: Any, default_trials: int, default_archs: 
                     probe = dim.choices[0] if dim.kind == "choice" else (int(dim.low) if dim.kind == "int" else dim.low)
                     _check_method_values(chk, cls, {**values, key: probe}, f"{where}.search")
             entries.append(MethodEntry(name=name, label=_grid_label(label, combo) if combo else label, fixed=values,
-                                       search=search, n_trials=int(n_trials), archs=archs))
+                                       search=search, n_trials=int(n_trials), archs=archs, regularizers=regularizers))
     chk.unique([e.label for e in entries], "methods[].label (two entries have the same label; set `label`)")
     return entries
 

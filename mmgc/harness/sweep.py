@@ -39,15 +39,14 @@ import json
 import logging
 import math
 import os
-import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from mmgc.errors import InputError
-from mmgc.harness.experiment import ORIGINAL, Cell, Experiment, full_config, load_experiment, method_config_hash
+from mmgc.harness.experiment import Cell, Experiment, full_config, load_experiment, method_config_hash
 from mmgc.harness.store import ResultStore, trial_key
 from mmgc.harness.trial import (
     NullTracking, TrialFn, TrialSpec, Tracking, error_text, execute_trial, failed_rows, objective,
@@ -115,7 +114,8 @@ class CellState:
             dataset=d.name, dataset_options=dict(d.options), dataset_root=d.root, dataset_variant=d.variant,
             dataset_modalities=d.modalities,
             ratio=cell.ratio, method=m.name, method_label=m.label, eval_seeds=exp.eval_seeds, archs=m.archs,
-            eval_options=dict(exp.eval_options), experiment=exp.name, time_budget_s=exp.time_budget_s,
+            eval_options=dict(exp.eval_options, **({} if m.regularizers is None else {"regularizers": m.regularizers})),
+            experiment=exp.name, time_budget_s=exp.time_budget_s,
             threads=max(1, int(exp.cpu)), artifact_dir=artifacts, mlflow_uri=exp.mlflow_uri,
         )
         spec.update(values)
@@ -639,6 +639,11 @@ def run_sweep(experiment: Experiment | str | Path, *, results: str | None = None
     console = console or wide_console()
     tracking = tracking or NullTracking()
     store = ResultStore(results or experiment.results)
+    if not dry_run:  # a resumed sweep reads one file per folder, not the thousands its last run left
+        try:
+            store.compact(experiment.name)
+        except Exception as exc:
+            console.print(f"note: could not compact {store.root}: {error_text(exc)}")
     plan = make_plan(experiment, store.root, store)
     t0 = time.perf_counter()
     if dry_run or plan.remaining == 0:

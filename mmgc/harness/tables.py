@@ -73,7 +73,7 @@ DIRICHLET_KEYS = {"dirichlet_G": "E(G)", "dirichlet_Gp": "E(G') decoupled"}
 MISSING = {"md": "—", "latex": "--", "csv": ""}
 READ_COLUMNS = ("experiment", "phase", "trial_id", "dataset", "dataset_variant", "ratio", "n", "method",
                 "method_config", "config_hash", "condense_seed", "condense_arch", "arch", "eval_seed", "metric",
-                "val_metric", "test_metric", "status", "mlflow_run_id", "artifact_path")
+                "val_metric", "test_metric", "status", "mlflow_run_id", "artifact_path", "regularizers")
 
 
 # ---------------------------------------------------------------------------------------- labels
@@ -950,7 +950,18 @@ ARTIFACTS: dict[str, Artifact] = {
     "fig5": Artifact("fig5", "figure", _syn("table2_main", "table5_unaligned"),
                      lambda res, path, arch="gcn", **_: figure5(res, path, arch),
                      "gap to Original per method, aligned vs unaligned"),
+    "regularizers": Artifact("regularizers", "table", ("regularizers", "regularizers_synthetic"),
+                             lambda res, **_: _regularizers_table(res),
+                             "none / OptiMAG / DAGR per dataset, architecture and training graph (original or condensed)"),
 }
+
+
+def _regularizers_table(res: Results) -> Table:
+    from mmgc.harness.regularizer_tables import regularizers_table
+
+    return regularizers_table(res)
+
+
 # Figure 5 combines the aligned and the unaligned experiments; every other artifact reads the first
 # of its default experiments that has rows.
 COMBINE_DEFAULTS = {"fig5": (("table2_main", "table2_main_synthetic"), ("table5_unaligned", "table5_unaligned_synthetic"))}

@@ -123,6 +123,8 @@ class GradientMatchingConfig:
             generator ``A = g(X_S)``, the full derivative; SR-GM's damping then needs second
             derivatives through the generator, which made an SR-GM epoch 1.6-1.8x GCond's instead of
             about 1.06x in `benchmarks/bench_sr_gm_overhead.py`).
+        regularizers: training-time regularizers added to the outer loss on the synthetic graph's
+            per-modality embeddings (`regularizer_terms`), e.g. ``"dagr"``; None: none.
     """
 
     epochs: int = 600
@@ -149,6 +151,7 @@ class GradientMatchingConfig:
     select_threshold: Optional[float] = None
     diagnostics_every: int = 1
     feature_grad: Literal["direct", "total"] = "direct"
+    regularizers: Optional[str] = None
 
     def __post_init__(self) -> None:
         positive = ("epochs", "outer_loop", "hidden", "layers", "batch_per_class", "cycle_epochs", "select_hidden",
@@ -176,6 +179,10 @@ class GradientMatchingConfig:
                 raise InputError(f"fanouts: expected a non-empty list of positive ints (or -1 = all), found {list(self.fanouts)}")
         if self.select_threshold is not None and not 0 <= self.select_threshold < 1:
             raise InputError(f"select_threshold: expected a weight in [0, 1) or none, found {self.select_threshold}")
+        if self.regularizers:
+            from mmgc.regularizers import parse_regularizers
+
+            parse_regularizers(self.regularizers)  # unknown names and bad values fail here, before any epoch
 
 
 # ------------------------------------------------------------------------------------ distances
@@ -493,6 +500,28 @@ class GradientMatchingMethod(CondensationMethod):
     def adjust_outer_gradients(self, state: StepState, x: nn.Parameter, generator: Optional[StructureGenerator]) -> None:
         """Edit ``x.grad`` / the generator's gradients before the optimiser step."""
 
+    def regularizer_terms(self, state: StepState) -> dict[str, Tensor]:
+        """Training-time regularizers of the config's ``regularizers`` (e.g. ``"dagr"`` or
+        ``"optimag:weight=0.1"``; `mmgc.regularizers.parse_regularizers`) on the per-modality
+        embeddings of the synthetic graph under the current backbone (`Backbone.modality_embeddings`),
+        each added to the outer loss, weighted, and logged as ``reg/<name>``. Their gradients reach the
+        synthetic features (and, through the propagation of ``attach=post_mp``, the structure)."""
+        spec = getattr(self.config, "regularizers", None)
+        if not spec:
+            return {}
+        seed = int(state.setup.ctx.seed)
+        cached = self.__dict__.get("_regularizer_hooks")
+        if cached is None or cached[0] != (spec, seed):
+            from mmgc.regularizers import parse_regularizers, regularizer_loss
+
+            hooks: dict[str, Any] = {}
+            for reg in parse_regularizers(spec):
+                name = f"reg/{reg.name}" if f"reg/{reg.name}" not in hooks else f"reg/{reg.name}{len(hooks)}"
+                hooks[name] = regularizer_loss([reg], seed=seed)
+            cached = self._regularizer_hooks = ((spec, seed), hooks)
+        operand = self.synthetic_operand(state.adj)
+        return {name: hook(state.model, state.x_in, operand, state.logits) for name, hook in cached[1].items()}
+
     def phase(self, epoch: int, has_structure: bool) -> str:
         cfg = self.config
         if has_structure and epoch % cfg.cycle_epochs < cfg.structure_epochs:
@@ -621,6 +650,7 @@ class GradientMatchingMethod(CondensationMethod):
                 state = StepState(self, setup, epoch, step, phase, model, params, x, x_in, adj, logits, labels,
                                   loss_gm, diagnose)
                 terms = self.extra_terms(state)
+                terms.update(self.regularizer_terms(state))
                 total = loss_gm
                 for value in terms.values():
                     total = total + value

@@ -16,8 +16,8 @@ name; other packages register through the ``mmgc.regularizers`` entry-point grou
 
 `regularizer_loss` turns a list of regularizers into the ``extra_loss`` hook of
 `mmgc.models.training.train_node_classifier`: each step it samples a batch of at most
-``batch_size`` nodes (seeded), asks the backbone for their per-modality embeddings and sums the
-weighted losses. `parse_regularizers` reads the textual form used by the command line and the
+``config.batch_size`` nodes (seeded; 512 by default), asks the backbone for their per-modality
+embeddings and sums the weighted losses. `parse_regularizers` reads the textual form used by the command line and the
 experiment files (``"optimag"``, ``"optimag:weight=0.1,rho=0.01"`` or ``{"name": ..., key: value}``).
 """
 
@@ -163,9 +163,6 @@ def create_regularizer(name: str, values: Mapping[str, Any] | None = None) -> Re
     """Instantiate regularizer ``name`` with config ``values`` (unknown keys and bad values rejected)."""
     cls = get_regularizer(name)
     return cls(build_config(cls.Config, values, where=f"{name} config"))
-
-
-RegularizerSpec = "str | Mapping[str, Any] | Regularizer | tuple[Regularizer, float]"
 
 
 def parse_regularizers(specs: Any) -> list[Regularizer]:

@@ -99,9 +99,10 @@ def _sinkhorn_scaling(scaled: Tensor, a: Tensor, b: Tensor, fi: float, n_iter: i
         u, v = torch.ones_like(a64), torch.ones_like(b64)
     else:
         u, v = torch.exp(init[0].to(scaled.dtype)), torch.exp(init[1].to(scaled.dtype))
-    for _ in range(n_iter):
-        u = (a64 / (kernel @ v)) ** fi
-        v = (b64 / (kernel.T @ u)) ** fi
+    kernel_t = kernel.T.contiguous()
+    for _ in range(n_iter):  # plain torch calls: the loop is overhead-bound on small batches
+        u = torch.pow(torch.div(a64, torch.mv(kernel, v)), fi)
+        v = torch.pow(torch.div(b64, torch.mv(kernel_t, u)), fi)
     if not (bool(torch.isfinite(u).all()) and bool(torch.isfinite(v).all()) and bool((u > 0).all())
             and bool((v > 0).all())):
         return None

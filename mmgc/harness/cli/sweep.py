@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 from typing import Optional
 
 import typer
@@ -32,7 +31,8 @@ def sweep_command(
     experiment = load_experiment(file)
     console = wide_console()
     parts = ["mmgc", "sweep", file] + (["--results", results] if results else []) + (
-        ["--address", address] if address else [])
+        ["--address", address] if address else []) + (["--no-mlflow"] if no_mlflow else []) + (
+        ["--mlflow-uri", mlflow_uri] if mlflow_uri else [])
     from mmgc.harness.tracking import tracking_hook
 
     report = run_sweep(experiment, results=results, address=address, dry_run=dry_run, num_cpus=num_cpus,
@@ -57,6 +57,8 @@ def leaderboard_command(
     method: Optional[str] = typer.Option(None, "--method", "-m", help="Method name or label."),
     phase: str = typer.Option("final", "--phase", help="final (with single runs), search, or all."),
     sql: Optional[str] = typer.Option(None, "--sql", help="Any SQL over the view `results` instead."),
+    compact: bool = typer.Option(False, "--compact", help="First merge each folder's trial files into one "
+                                 "(sweeps do this when they start and end; useful while one runs)."),
 ) -> None:
     """Mean ± std (in %) of the test and validation metric per cell, from the results store.
 
@@ -66,6 +68,8 @@ def leaderboard_command(
 
     store = ResultStore(results)
     console = wide_console()
+    if compact:
+        store.compact(experiment)
     if sql:
         from rich.table import Table
 
