@@ -14,6 +14,13 @@ diagnostic curves per epoch (conflict fraction of the per-node modality gradient
 of the feature-gradient field before/after decoupling, intra-modal similarity of the synthetic
 features, and ``lam * |dR/dX| / |dL_gm/dX|``), averaged over seeds, as PNG files.
 
+Settings: GCond's defaults except ``backbone=sgc`` (GCond's own choice in its scripts; 2.5x cheaper
+than GCN here), ``lr_feat = lr_adj = 1e-2`` and ``epochs=100``: these features have unit-scale noise
+(Cora's row-normalised bag of words is ~20x smaller), and on ``synthetic`` aligned at ratio 0.05 (seed
+0, 100 epochs, by *validation* accuracy) GCond reached 47.4 / 66.8 / 67.4 % with lr 1e-4 / 1e-3 /
+1e-2 (test 39.6 / 68.6 / 67.8; the whole-graph GCN gets 66.0 and a random 5% coreset 43.8). ``--set``
+overrides any of them.
+
 Each condensation runs in its own process; records are appended to ``--json`` (a re-run skips what
 is there), so the study can be stopped and resumed.
 
@@ -40,6 +47,9 @@ METHODS = {
     "sr_gm meta": {"decouple_target": "meta_gradient"},
     "sr_gm total": {"feature_grad": "total"},
 }
+
+
+DEFAULTS = {"backbone": "sgc", "lr_feat": "1e-2", "lr_adj": "1e-2"}
 
 
 def _parse_dataset(spec: str) -> tuple[str, dict]:
@@ -105,7 +115,10 @@ def _plot(records: list[dict], datasets: list[str], ratios: list[float], out: Pa
                         continue
                     length = min(len(s) for s in series)
                     mean = np.nanmean(np.stack([s[:length] for s in series]), 0)
-                    ax.plot(np.arange(length), mean, label=label, lw=1.2)
+                    window = max(1, length // 20)  # the backbone is re-drawn every epoch: smooth the noise
+                    smooth = np.convolve(np.nan_to_num(mean, nan=np.nanmean(mean)), np.ones(window) / window, mode="valid")
+                    line, = ax.plot(np.arange(window - 1, length), smooth, label=label, lw=1.4)
+                    ax.plot(np.arange(length), mean, color=line.get_color(), lw=0.5, alpha=0.3)
                 if log:
                     ax.set_yscale("log")
                 ax.set_title(f"{ds}\n{title}" if row == 0 else title, fontsize=9)
@@ -113,7 +126,7 @@ def _plot(records: list[dict], datasets: list[str], ratios: list[float], out: Pa
                 if row == len(panels) - 1:
                     ax.set_xlabel("epoch")
             axes[0][col].legend(fontsize=8)
-        fig.suptitle(f"SR-GM diagnostics per epoch (mean over seeds), ratio {ratio:g}")
+        fig.suptitle(f"SR-GM diagnostics per epoch (mean over seeds; bold: moving average), ratio {ratio:g}")
         fig.tight_layout()
         path = out / f"sr_gm_synthetic_diagnostics_r{ratio:g}.png"
         fig.savefig(path, dpi=110)
@@ -131,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lams", default="1e5", help="lambda values for the methods that use it")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--eval-seeds", default="0,1,2")
-    parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--set", action="append", default=[], help="extra sr_gm config key=value")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1)
@@ -145,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     lams = [float(v) for v in args.lams.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     eval_seeds = [int(s) for s in args.eval_seeds.split(",")]
-    extra = dict(kv.split("=", 1) for kv in args.set)
+    extra = dict(DEFAULTS, **dict(kv.split("=", 1) for kv in args.set))
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     done = {}
