@@ -46,6 +46,8 @@ METHODS = {
     "gcond": {"lam": 0.0},
     "sr_gm meta": {"decouple_target": "meta_gradient"},
     "sr_gm total": {"feature_grad": "total"},
+    "sr_gm fixed-A": {"damp_structure": False},
+    "w/o D fixed-A": {"decouple": False, "damp_structure": False},
 }
 
 
@@ -141,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="comma list of name[:option=value...]")
     parser.add_argument("--ratios", default="0.02,0.05")
     parser.add_argument("--methods", default="sr_gm,w/o D,gcond", help=f"among {list(METHODS)}")
-    parser.add_argument("--lams", default="1e5", help="lambda values for the methods that use it")
+    parser.add_argument("--lams", default="1e3", help="lambda values for the methods that use it")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--eval-seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=100)
@@ -206,6 +208,16 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             row = [_fmt([r["test"] for r in cell if r["label"] == lab]) for lab in labels]
             print(f"| {ds} | {ratio:g} | {cell[0]['n']} | " + " | ".join(row) + " |")
+    print()
+    print("Validation accuracy (%) of the same runs (what lambda and settings are chosen on)")
+    print(header)
+    print("|" + "---|" * (header.count("|") - 1))
+    for ds in datasets:
+        for ratio in ratios:
+            cell = [r for r in records if r["dataset"] == ds and r["ratio"] == ratio]
+            if cell:
+                row = [_fmt([r["val"] for r in cell if r["label"] == lab]) for lab in labels]
+                print(f"| {ds} | {ratio:g} | {cell[0]['n']} | " + " | ".join(row) + " |")
     print()
     print("Diagnostics at the last epoch (mean over seeds): conflict fraction / Dirichlet(G) / ratio_x")
     for ds in datasets:

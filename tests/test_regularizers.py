@@ -11,6 +11,7 @@ from importlib.metadata import EntryPoint
 import pytest
 import torch
 
+from mmgc import plugins
 from mmgc.errors import InputError
 from mmgc.models.adjacency import Adjacency
 from mmgc.regularizers import (
@@ -223,7 +224,7 @@ def test_registry_lists_builtins_and_run_time_registrations():
         assert list_regularizers()["test-const"] == "registered at run time"
         assert create_regularizer("test-const", {"weight": 2}).weight == 2.0
     finally:
-        reg_base._REGISTRY.pop("test-const")
+        reg_base.REGULARIZER_REGISTRY.classes.pop("test-const")
 
 
 def test_entry_point_group(monkeypatch, tmp_path):
@@ -239,14 +240,14 @@ def test_entry_point_group(monkeypatch, tmp_path):
     monkeypatch.syspath_prepend(str(tmp_path))
     eps = [EntryPoint(name="zero", value="my_reg_pkg:Zero", group="mmgc.regularizers"),
            EntryPoint(name="notreg", value="json:dumps", group="mmgc.regularizers")]
-    monkeypatch.setattr(reg_base, "entry_points", lambda group: [e for e in eps if e.group == group])
+    monkeypatch.setattr(plugins, "entry_points", lambda group: [e for e in eps if e.group == group])
     try:
         assert list_regularizers()["zero"].startswith("entry point my_reg_pkg:Zero")
         assert float(create_regularizer("zero").loss({"t": torch.ones(3, 2)}, Adjacency.empty(3))) == 0.0
         with pytest.raises(InputError, match="not a Regularizer"):
             get_regularizer("notreg")
     finally:
-        reg_base._REGISTRY.pop("zero", None)
+        reg_base.REGULARIZER_REGISTRY.classes.pop("zero", None)
 
 
 @pytest.mark.parametrize("call,match", [
@@ -385,7 +386,7 @@ def test_each_regularizer_gets_a_batch_of_its_own_size(tiny_graph):
         regularizer_loss(regs, batch_size=100)(model, tiny_graph.x, adj, model(tiny_graph.x, adj))
         assert seen == {"8": [8, 40], "20": [20, 40]}  # the override takes the whole 40-node graph
     finally:
-        reg_base._REGISTRY.pop("test-size")
+        reg_base.REGULARIZER_REGISTRY.classes.pop("test-size")
 
 
 def test_mmgcn_gives_each_branch_first_convolution(tiny_graph):

@@ -144,7 +144,8 @@ class _Stream:
     def unit_graph(self) -> tuple[int, int, np.ndarray, np.ndarray]:
         """(#src nodes, #dst nodes, src, dst) with edges in edge-id order."""
         self.magic(UNITGRAPH_MAGIC, "UnitGraph")
-        saved, _allowed = self.i64(), self.i64()
+        saved = self.i64()
+        self.i64()  # the formats the graph may be converted to: not needed to read it
         if saved >> 32:
             mask = saved & 0xFFFFFFFF
         else:

@@ -62,8 +62,9 @@ from mmgc.harness.schema import RESULT_COLUMNS, make_row
 from mmgc.models.adjacency import Adjacency
 from mmgc.models.base import build_backbone, get_backbone
 from mmgc.models.training import (
-    ExtraLoss, MiniBatchConfig, NeighborSampler, SplitScorer, TrainConfig, accepts_sparse_features, feature_density,
-    graph_adjacency, seed_all, sparse_features_of, train_node_classifier, train_node_classifier_sampled,
+    ExtraLoss, MiniBatchConfig, NeighborSampler, SplitScorer, TrainConfig, accepts_sparse_features,
+    check_training_settings, feature_density, graph_adjacency, seed_all, sparse_features_of, train_node_classifier,
+    train_node_classifier_sampled,
 )
 
 ExtraLossFactory = Callable[[nn.Module, int], Optional[ExtraLoss]]
@@ -114,21 +115,10 @@ class EvalConfig:
     sparse_feature_density: float = 0.1
 
     def __post_init__(self) -> None:
-        for name in ("hidden", "layers", "epochs", "eval_every", "small_graph_nodes", "full_batch_max_nodes",
-                     "batch_size", "sampled_eval_every"):
-            if getattr(self, name) < 1:
-                raise InputError(f"evaluation {name}: expected a positive integer, found {getattr(self, name)}")
-        if self.dropout is not None and not 0 <= self.dropout < 1:
-            raise InputError(f"evaluation dropout: expected a probability in [0, 1), found {self.dropout}")
+        check_training_settings(self, "evaluation", ("hidden", "layers", "epochs", "eval_every", "small_graph_nodes",
+                                                     "full_batch_max_nodes", "batch_size", "sampled_eval_every"))
         if self.edge_threshold is not None and not (math.isfinite(self.edge_threshold) and self.edge_threshold >= 0):
             raise InputError(f"evaluation edge_threshold: expected a weight >= 0, found {self.edge_threshold}")
-        if self.lr <= 0 or self.lr_after_drop <= 0 or self.weight_decay < 0:
-            raise InputError("evaluation: expected lr > 0, lr_after_drop > 0 and weight_decay >= 0")
-        if not self.fanouts or any(f < 1 for f in self.fanouts):
-            raise InputError(f"evaluation fanouts: expected positive integers, found {self.fanouts}")
-        if not 0 <= self.sparse_feature_density <= 1:
-            raise InputError(f"evaluation sparse_feature_density: expected a fraction in [0, 1], "
-                             f"found {self.sparse_feature_density}")
 
     def train_config(self, eval_every: int | None = None) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, lr=self.lr, lr_drop_epoch=self.lr_drop_epoch,

@@ -42,6 +42,7 @@ from mmgc.errors import InputError
 from mmgc.graph import CondensedGraph, MultimodalGraph
 from mmgc.methods.base import CondensationMethod, Context, config_dict, register_method
 from mmgc.methods.budget import plan_budget
+from mmgc.models.training import check_training_settings
 
 # graph object -> {(config, seed, device): (embedding, history, best_val)}
 _EMBEDDING_CACHE: "weakref.WeakKeyDictionary[MultimodalGraph, dict]" = weakref.WeakKeyDictionary()
@@ -85,18 +86,8 @@ class EmbeddingConfig:
     sparse_feature_density: float = 0.1
 
     def __post_init__(self) -> None:
-        for name in ("hidden", "layers", "epochs", "eval_every", "full_batch_max_nodes", "batch_size"):
-            if getattr(self, name) < 1:
-                raise InputError(f"coreset config.{name}: expected a positive integer, found {getattr(self, name)}")
-        if not 0 <= self.dropout < 1:
-            raise InputError(f"coreset config.dropout: expected a probability in [0, 1), found {self.dropout}")
-        if self.lr <= 0 or self.lr_after_drop <= 0 or self.weight_decay < 0:
-            raise InputError("coreset config: expected lr > 0, lr_after_drop > 0 and weight_decay >= 0")
-        if not self.fanouts or any(f < 1 for f in self.fanouts):
-            raise InputError(f"coreset config.fanouts: expected positive integers, found {self.fanouts}")
-        if not 0 <= self.sparse_feature_density <= 1:
-            raise InputError(f"coreset config.sparse_feature_density: expected a fraction in [0, 1], "
-                             f"found {self.sparse_feature_density}")
+        check_training_settings(self, "coreset config", ("hidden", "layers", "epochs", "eval_every",
+                                                         "full_batch_max_nodes", "batch_size"))
 
 
 # ---------------------------------------------------------------------------------------- selection rules

@@ -369,6 +369,17 @@ class StepState:
         self.cache["G_S"] = g
         return g if create_graph else g.detach()
 
+    def feature_gradient_at_fixed_structure(self) -> Tensor:
+        """``G_S`` with the synthetic adjacency taken as a constant: the backbone is run again on the
+        detached adjacency, so the result (differentiable in ``X_S`` and the backbone parameters)
+        carries no gradient to the structure generator, directly or through ``A = g(X_S)``."""
+        if "G_S_fixed" not in self.cache:
+            method = self.method
+            logits = method.synthetic_forward(self.model, self.x_in, method.synthetic_operand(self.adj.detach()))
+            loss = F.cross_entropy(logits, self.labels)
+            (self.cache["G_S_fixed"],) = torch.autograd.grad(loss, self.x_in, create_graph=True)
+        return self.cache["G_S_fixed"]
+
     def laplacian_adjacency(self) -> Tensor:
         """The ``[n, n]`` adjacency whose Laplacian damping and diagnostics use (a batch is averaged)."""
         return self.adj.mean(0) if self.adj.dim() == 3 else self.adj

@@ -17,7 +17,9 @@ cross-entropy of the synthetic graph at the current backbone parameters (Algorit
    (`mmgc.methods.modality_gradients.project_conflicts`).
 3. Damping (equation 12): ``R = tr(G'^T L G')`` with ``L`` the Laplacian of the current synthetic
    adjacency, ``D - A`` (``laplacian=unnormalized``, the paper's equation, default) or
-   ``D^-1/2 (D - A) D^-1/2`` (``normalized``); differentiable w.r.t. ``X_S`` and the generator.
+   ``D^-1/2 (D - A) D^-1/2`` (``normalized``); differentiable w.r.t. ``X_S`` and the generator
+   (``damp_structure=false``, ours: the adjacency is a constant in ``R``, which then moves ``X_S``
+   only: the generator's own minimum of ``R`` is the complete uniform graph).
 4. Outer loss ``L_gm + lam * R`` (equation 13).
 5. ``decouple_target``: ``regularizer`` (the paper: the projection only feeds ``R``) or
    ``meta_gradient`` (ours, beyond the paper: the outer update of ``X_S`` is also decoupled, node by
@@ -60,12 +62,19 @@ class SRGMConfig(GCondConfig):
         decouple_target: ``regularizer`` (the projection feeds only ``R``, as the paper) or
             ``meta_gradient`` (also decouple the outer update of ``X_S`` per node).
         laplacian: ``unnormalized`` (``D - A``, equation 12) or ``normalized``.
+        damp_structure: ``True`` (the paper: ``R`` is differentiable w.r.t. the structure generator
+            too, through ``L`` and through ``G_S``); ``False`` (ours, beyond the paper): the damping
+            takes the synthetic adjacency as a constant, so it moves ``X_S`` only and adds nothing
+            on structure epochs. Why: with ``True``, the generator's cheapest way to lower ``R`` is
+            the complete uniform graph (every node then gets the same gradient row and ``R = 0``),
+            which averages the synthetic nodes together (`benchmarks/bench_sr_gm_synthetic.py`).
     """
 
     lam: float = 1e3
     decouple: bool = True
     decouple_target: Literal["regularizer", "meta_gradient"] = "regularizer"
     laplacian: Literal["unnormalized", "normalized"] = "unnormalized"
+    damp_structure: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -89,12 +98,15 @@ class SRGM(GCond):
 
     def extra_terms(self, state: StepState) -> dict[str, Tensor]:
         cfg = self.config
-        if cfg.lam == 0:
+        if cfg.lam == 0 or (state.phase == "structure" and not cfg.damp_structure):
             return {}
-        g = state.feature_gradient(create_graph=True)
+        if cfg.damp_structure:
+            g, adj = state.feature_gradient(create_graph=True), state.laplacian_adjacency()
+        else:
+            g, adj = state.feature_gradient_at_fixed_structure(), state.laplacian_adjacency().detach()
         if cfg.decouple:
             g, _ = project_conflicts(g, state.setup.modalities)
-        r = laplacian_quadratic(g, state.laplacian_adjacency(), cfg.laplacian == "normalized")
+        r = laplacian_quadratic(g, adj, cfg.laplacian == "normalized")
         state.metrics["R"] = r.item()
         return {"damping": cfg.lam * r}
 

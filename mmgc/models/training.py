@@ -10,13 +10,14 @@ from __future__ import annotations
 import copy
 import random
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmgc.errors import InputError
 from mmgc.graph import MultimodalGraph
 from mmgc.models.adjacency import Adjacency
 from mmgc.models.metrics import score
@@ -102,16 +103,29 @@ class SplitScorer:
         self.index = index.to(device)
         self.y = view.y[index].to(device)
 
-    @torch.no_grad()
     def logits(self, model: nn.Module) -> Tensor:
-        was_training = model.training
-        model.eval()
-        out = model(self.x, self.adj)[self.index]
-        model.train(was_training)
-        return out
+        return predict(model, self.x, self.adj)[self.index]
 
     def __call__(self, model: nn.Module) -> float:
         return score(self.logits(model), self.y, self.metric)
+
+
+def check_training_settings(config: Any, where: str, positive: Sequence[str]) -> None:
+    """Raise a one-line `InputError` for a bad training setting of ``config`` (an evaluation or a
+    coreset config): the ``positive`` integers, ``dropout`` (None allowed), the learning rates and
+    weight decay, ``fanouts`` and ``sparse_feature_density``. ``where`` names the config."""
+    for name in positive:
+        if getattr(config, name) < 1:
+            raise InputError(f"{where} {name}: expected a positive integer, found {getattr(config, name)}")
+    if config.dropout is not None and not 0 <= config.dropout < 1:
+        raise InputError(f"{where} dropout: expected a probability in [0, 1), found {config.dropout}")
+    if config.lr <= 0 or config.lr_after_drop <= 0 or config.weight_decay < 0:
+        raise InputError(f"{where}: expected lr > 0, lr_after_drop > 0 and weight_decay >= 0")
+    if not config.fanouts or any(f < 1 for f in config.fanouts):
+        raise InputError(f"{where} fanouts: expected positive integers, found {config.fanouts}")
+    if not 0 <= config.sparse_feature_density <= 1:
+        raise InputError(f"{where} sparse_feature_density: expected a fraction in [0, 1], "
+                         f"found {config.sparse_feature_density}")
 
 
 @dataclass
@@ -137,6 +151,24 @@ def train_node_classifier(
 
     ``callback(epoch, {"loss": ..., "val": ... or None})`` is called after every epoch (progress bars,
     reporters); ``val`` is None on epochs that were not validated."""
+
+    def loss_at(epoch: int) -> Tensor:
+        logits = model(x, adj)
+        if train_index is not None:
+            logits = logits[train_index]
+        loss = F.cross_entropy(logits, y)
+        if extra_loss is not None:
+            loss = loss + extra_loss(model, x, adj, logits)
+        return loss
+
+    return _fit(model, loss_at, validate, config, callback)
+
+
+def _fit(model: nn.Module, loss_at: Callable[[int], Tensor], validate: Callable[[nn.Module], float],
+         config: TrainConfig, callback: EpochCallback | None) -> TrainResult:
+    """The loop both trainers share: Adam with the step-wise learning-rate drop, ``loss_at(step)`` in
+    train mode, validation every ``config.eval_every`` steps (and at the last), the best-validation
+    weights kept (earliest on ties) and loaded at the end."""
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     best_val, best_epoch, best_state = -float("inf"), -1, None
     history: list[dict[str, float]] = []
@@ -146,12 +178,7 @@ def train_node_classifier(
                 group["lr"] = config.lr_after_drop
         model.train()
         optimizer.zero_grad()
-        logits = model(x, adj)
-        if train_index is not None:
-            logits = logits[train_index]
-        loss = F.cross_entropy(logits, y)
-        if extra_loss is not None:
-            loss = loss + extra_loss(model, x, adj, logits)
+        loss = loss_at(epoch)
         loss.backward()
         optimizer.step()
         val = None
@@ -217,7 +244,7 @@ class NeighborSampler:
         pos_all = torch.repeat_interleave(s_all, d_all) + offsets
         tgt_all = torch.repeat_interleave(t_all, d_all)
         # fanout draws (with replacement, then de-duplicated) for the others
-        d_big, s_big, t_big = deg[~take_all], start[~take_all], frontier[~take_all]
+        d_big, s_big = deg[~take_all], start[~take_all]
         draws = (torch.rand(d_big.numel(), fanout, generator=generator) * d_big[:, None]).long()
         pos_big = (s_big[:, None] + draws).reshape(-1)
         pos_big = torch.unique(pos_big)
@@ -284,40 +311,24 @@ def train_node_classifier_sampled(
     generator = torch.Generator().manual_seed(seed)
     layers = getattr(model, "num_layers", len(minibatch.fanouts))
     fanouts = tuple(minibatch.fanouts[i] if i < len(minibatch.fanouts) else minibatch.fanouts[-1] for i in range(layers))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     train_index = train_index.cpu()
     order, cursor = torch.randperm(train_index.numel(), generator=generator), 0
-    best_val, best_epoch, best_state = -float("inf"), -1, None
-    history: list[dict[str, float]] = []
-    for step in range(config.epochs):
-        if config.lr_drop_epoch is not None and step == config.lr_drop_epoch:
-            for group in optimizer.param_groups:
-                group["lr"] = config.lr_after_drop
+
+    def loss_at(step: int) -> Tensor:
+        nonlocal order, cursor
         if cursor >= order.numel():
             order, cursor = torch.randperm(train_index.numel(), generator=generator), 0
         seeds = train_index[order[cursor: cursor + minibatch.batch_size]]
         cursor += minibatch.batch_size
         nodes, adj = sampler.sample(seeds, fanouts, generator)
         xb, adj = x[nodes].to(device), adj.to(device)
-        model.train()
-        optimizer.zero_grad()
         logits = model(xb, adj)[: seeds.numel()]
         loss = F.cross_entropy(logits, y[seeds].to(device))
         if extra_loss is not None:
             loss = loss + extra_loss(model, xb, adj, logits)
-        loss.backward()
-        optimizer.step()
-        val = None
-        if (step + 1) % config.eval_every == 0 or step == config.epochs - 1:
-            val = validate(model)
-            history.append({"epoch": step, "loss": float(loss.detach()), "val": val})
-            if val > best_val:
-                best_val, best_epoch, best_state = val, step, copy.deepcopy(model.state_dict())
-        if callback is not None:
-            callback(step, {"loss": float(loss.detach()), "val": val})
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return TrainResult(best_val=best_val, best_epoch=best_epoch, history=history)
+        return loss
+
+    return _fit(model, loss_at, validate, config, callback)
 
 
 @torch.no_grad()

@@ -24,18 +24,16 @@ experiment files (``"optimag"``, ``"optimag:weight=0.1,rho=0.01"`` or ``{"name":
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from importlib.metadata import entry_points
-from typing import Any, Callable, ClassVar, Literal, Mapping, Sequence
+from typing import Any, ClassVar, Literal, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from mmgc.errors import InputError
-from mmgc.methods.base import SearchDim, build_config
+from mmgc.plugins import PluginRegistry, SearchDim, build_config
 from mmgc.models.adjacency import Adjacency
 
 ENTRY_POINT_GROUP = "mmgc.regularizers"
@@ -45,7 +43,6 @@ _BUILTIN_REGULARIZERS = {
     "optimag": "mmgc.regularizers.optimag",
     "dagr": "mmgc.regularizers.dagr",
 }
-_REGISTRY: dict[str, type["Regularizer"]] = {}
 
 Attach = Literal["post_mp", "pre_mp"]
 
@@ -110,59 +107,24 @@ class Regularizer(ABC):
 
 
 # ---------------------------------------------------------------------------------------- registry
-def register_regularizer(name: str) -> Callable[[type[Regularizer]], type[Regularizer]]:
-    def decorate(cls: type[Regularizer]) -> type[Regularizer]:
-        if not dataclasses.is_dataclass(getattr(cls, "Config", None)):
-            raise TypeError(f"regularizer {name!r}: Config must be a dataclass")
-        fields = {f.name for f in dataclasses.fields(cls.Config)}
-        if not {"weight", "attach"} <= fields:
-            raise TypeError(f"regularizer {name!r}: Config must have 'weight' and 'attach' (subclass RegularizerConfig)")
-        unknown = set(cls.search_space) - fields
-        if unknown:
-            raise TypeError(f"regularizer {name!r}: search space names unknown config keys {sorted(unknown)}")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorate
+def _check_regularizer(name: str, cls: type) -> None:
+    fields = {f.name for f in dataclasses.fields(cls.Config)}
+    if not {"weight", "attach"} <= fields:
+        raise TypeError(f"regularizer {name!r}: Config must have 'weight' and 'attach' (subclass RegularizerConfig)")
+    unknown = set(cls.search_space) - fields
+    if unknown:
+        raise TypeError(f"regularizer {name!r}: search space names unknown config keys {sorted(unknown)}")
 
 
-def _entry_points() -> dict[str, Any]:
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+REGULARIZER_REGISTRY: PluginRegistry[Regularizer] = PluginRegistry("regularizer", Regularizer, ENTRY_POINT_GROUP,
+                                                            _BUILTIN_REGULARIZERS, check=_check_regularizer)
 
 
-def list_regularizers() -> dict[str, str]:
-    """Every known regularizer name -> where it comes from (``built-in`` or the providing distribution)."""
-    found = {name: "built-in" for name in _BUILTIN_REGULARIZERS}
-    for name, ep in _entry_points().items():
-        if name not in found:
-            found[name] = f"entry point {ep.value}" + (f" ({ep.dist.name})" if ep.dist else "")
-    for name in _REGISTRY:
-        found.setdefault(name, "registered at run time")
-    return dict(sorted(found.items()))
-
-
-def get_regularizer(name: str) -> type[Regularizer]:
-    """The regularizer class registered under ``name`` (importing its module on first use)."""
-    if name not in _REGISTRY:
-        if name in _BUILTIN_REGULARIZERS:
-            importlib.import_module(_BUILTIN_REGULARIZERS[name])
-        else:
-            ep = _entry_points().get(name)
-            if ep is not None:
-                cls = ep.load()
-                if not (isinstance(cls, type) and issubclass(cls, Regularizer)):
-                    raise InputError(f"entry point {name!r} ({ep.value}) is not a Regularizer subclass")
-                _REGISTRY.setdefault(name, cls)
-    if name not in _REGISTRY:
-        raise InputError(f"unknown regularizer {name!r}; expected one of {list(list_regularizers())}")
-    return _REGISTRY[name]
-
-
-def create_regularizer(name: str, values: Mapping[str, Any] | None = None) -> Regularizer:
-    """Instantiate regularizer ``name`` with config ``values`` (unknown keys and bad values rejected)."""
-    cls = get_regularizer(name)
-    return cls(build_config(cls.Config, values, where=f"{name} config"))
+# the public names of the registry's operations (see `PluginRegistry`)
+register_regularizer = REGULARIZER_REGISTRY.register
+list_regularizers = REGULARIZER_REGISTRY.names
+get_regularizer = REGULARIZER_REGISTRY.get
+create_regularizer = REGULARIZER_REGISTRY.create
 
 
 def parse_regularizers(specs: Any) -> list[Regularizer]:

@@ -11,8 +11,8 @@ import sys
 import typer
 
 from mmgc.errors import InputError
-from mmgc.harness.cli import datasets, methods, tables
-from mmgc.harness.cli import regularizers as regularizers_cli
+from mmgc.harness.cli import datasets, tables
+from mmgc.harness.cli.plugins import plugin_app
 
 app = typer.Typer(
     name="mmgc",
@@ -22,10 +22,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(datasets.app, name="datasets")
-app.add_typer(methods.app, name="methods")
+app.add_typer(plugin_app("method", "mmgc.methods.base:METHOD_REGISTRY",
+                         help="Condensation methods (built-in and entry points)."), name="methods")
 __import__("mmgc.harness.cli.run", fromlist=["register"]).register(app)  # mmgc condense, evaluate, run
 __import__("mmgc.harness.cli.sweep", fromlist=["register"]).register(app)  # mmgc sweep, mmgc leaderboard
-app.add_typer(regularizers_cli.app, name="regularizers")
+app.add_typer(plugin_app("regularizer", "mmgc.regularizers.base:REGULARIZER_REGISTRY",
+                         help="Training-time regularizers (OptiMAG, DAGR, entry points)."), name="regularizers")
 app.command("tables")(tables.tables_command)
 app.add_typer(tables.runs_app, name="runs")
 

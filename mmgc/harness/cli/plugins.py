@@ -1,0 +1,56 @@
+"""`mmgc methods ...` and `mmgc regularizers ...`: the registered plug-ins of one kind (`mmgc.plugins`)."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+
+def plugin_app(kind: str, registry: str, help: str) -> typer.Typer:
+    """A ``list`` / ``info`` command group over one plug-in registry.
+
+    Args:
+        kind: what one plug-in is called (``method``, ``regularizer``), for headings and help.
+        registry: ``"module:attribute"`` of the `PluginRegistry`, imported when a command runs (so
+            ``mmgc --help`` does not import torch).
+        help: the group's help line.
+    """
+    app = typer.Typer(help=help, no_args_is_help=True)
+
+    def load():
+        module, _, attribute = registry.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+    @app.command("list", help=f"List every registered {kind} and where it comes from.")
+    def list_command() -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(kind, "source")
+        for name, source in load().names().items():
+            table.add_row(name, source)
+        Console().print(table)
+
+    @app.command("info", help=f"Show a {kind}'s config (defaults) and search space.")
+    def info_command(name: str) -> None:
+        import dataclasses
+
+        from rich.console import Console
+        from rich.table import Table
+
+        cls = load().get(name)
+        table = Table("key", "default", "search space", title=f"{name}: {(cls.__doc__ or '').strip().splitlines()[0]}")
+        for f in dataclasses.fields(cls.Config):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            dim = cls.search_space.get(f.name)
+            if dim is None:
+                space = ""
+            elif dim.kind == "choice":
+                space = f"{dim.kind} {list(dim.choices)}"
+            else:
+                space = f"{dim.kind} [{dim.low}, {dim.high}]"
+            table.add_row(f.name, repr(default), space)
+        Console().print(table)
+
+    return app
