@@ -100,6 +100,8 @@ def _plot(records: list[dict], datasets: list[str], ratios: list[float], out: Pa
     import numpy as np
 
     paths = []
+    labels = sorted({r["label"] for r in records})
+    colors = {lab: f"C{i}" for i, lab in enumerate(labels)}  # one colour per method in every panel
     panels = [("conflict_frac", "conflict fraction of G_S", False), ("dirichlet_G", "Dirichlet energy of G_S", True),
               ("dirichlet_Gp", "Dirichlet energy of G'_S (decoupled)", True), ("intra_sim", "intra-modal similarity of X_S", False),
               ("ratio_x/damping", "lam |dR/dX| / |dL_gm/dX|", True), ("loss_gm", "matching loss", True)]
@@ -109,7 +111,7 @@ def _plot(records: list[dict], datasets: list[str], ratios: list[float], out: Pa
         for col, ds in enumerate(datasets):
             for row, (key, title, log) in enumerate(panels):
                 ax = axes[row][col]
-                for label in sorted({r["label"] for r in records}):
+                for label in labels:
                     runs = [r for r in records if r["dataset"] == ds and r["ratio"] == ratio and r["label"] == label]
                     series = [np.array([np.nan if v is None else v for v in r["history"][key]], dtype=float) for r in runs
                               if key in r["history"]]
@@ -119,8 +121,8 @@ def _plot(records: list[dict], datasets: list[str], ratios: list[float], out: Pa
                     mean = np.nanmean(np.stack([s[:length] for s in series]), 0)
                     window = max(1, length // 20)  # the backbone is re-drawn every epoch: smooth the noise
                     smooth = np.convolve(np.nan_to_num(mean, nan=np.nanmean(mean)), np.ones(window) / window, mode="valid")
-                    line, = ax.plot(np.arange(window - 1, length), smooth, label=label, lw=1.4)
-                    ax.plot(np.arange(length), mean, color=line.get_color(), lw=0.5, alpha=0.3)
+                    ax.plot(np.arange(window - 1, length), smooth, label=label, lw=1.4, color=colors[label])
+                    ax.plot(np.arange(length), mean, color=colors[label], lw=0.5, alpha=0.3)
                 if log:
                     ax.set_yscale("log")
                 ax.set_title(f"{ds}\n{title}" if row == 0 else title, fontsize=9)
