@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmgc.errors import InputError
-from mmgc.methods.base import SearchDim
+from mmgc.plugins import SearchDim
 from mmgc.models.adjacency import Adjacency
 from mmgc.regularizers.base import Regularizer, RegularizerConfig, register_regularizer
 
