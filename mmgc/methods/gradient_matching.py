@@ -121,8 +121,8 @@ class GradientMatchingConfig:
             ``direct`` (through the backbone's message passing only, the adjacency held fixed: the
             field of the paper's equation 5; default) or ``total`` (also through the structure
             generator ``A = g(X_S)``, the full derivative; SR-GM's damping then needs second
-            derivatives through the generator, which made an SR-GM epoch 1.6-1.8x GCond's instead of
-            about 1.06x in `benchmarks/bench_sr_gm_overhead.py`).
+            derivatives through the generator, which made an SR-GM epoch 1.3-1.9x GCond's instead of
+            1.03-1.07x in `benchmarks/bench_sr_gm_overhead.py`, n = 30 and 90).
         regularizers: training-time regularizers added to the outer loss on the synthetic graph's
             per-modality embeddings (`regularizer_terms`), e.g. ``"dagr"``; None: none.
     """

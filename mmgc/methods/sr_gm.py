@@ -8,8 +8,8 @@ cross-entropy of the synthetic graph at the current backbone parameters (Algorit
    ``direct`` (default) differentiates through the backbone's message passing with the adjacency
    held fixed (the gradient field of the paper's equation 5, which is what the damping smooths);
    ``total`` also differentiates through the structure generator ``A_S = g(X_S)``, so the damping's
-   backward needs second derivatives through the generator's pairwise MLP (1.6-1.8x GCond's epoch
-   instead of about 1.06x: `benchmarks/bench_sr_gm_overhead.py`). Either way ``R`` depends on the
+   backward needs second derivatives through the generator's pairwise MLP (1.3-1.9x GCond's epoch
+   instead of 1.03-1.07x: `benchmarks/bench_sr_gm_overhead.py`). Either way ``R`` depends on the
    generator through ``L`` and through ``G_S`` (the backbone reads ``A_S``).
 2. Decoupling (equations 10-11, ``decouple``): for every node and every pair of modalities whose
    gradients have a negative inner product, each is projected onto the normal plane of the other,
