@@ -57,7 +57,7 @@ def regularizers_table(res: Results) -> Table:
     rows = [r for r in res.rows if features_of(r) == "fused"]
     found = {regularizer_label(r) for r in rows}
     order = [NONE, "OptiMAG", "DAGR"]
-    columns = [c for c in order if c in found or c in (NONE, "OptiMAG", "DAGR")] + sorted(found - set(order))
+    columns = order + sorted(found - set(order))  # the built-ins always, then any other regularizer found
     header = ["Dataset", "Alignment", "Arch", "Trained on"]
     for c in columns:
         header.append(c)

@@ -517,7 +517,7 @@ class GradientMatchingMethod(CondensationMethod):
         embeddings of the synthetic graph under the current backbone (`Backbone.modality_embeddings`),
         each added to the outer loss, weighted, and logged as ``reg/<name>``. Their gradients reach the
         synthetic features (and, through the propagation of ``attach=post_mp``, the structure)."""
-        spec = getattr(self.config, "regularizers", None)
+        spec = self.config.regularizers
         if not spec:
             return {}
         seed = int(state.setup.ctx.seed)
