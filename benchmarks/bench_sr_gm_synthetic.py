@@ -26,6 +26,9 @@ is there), so the study can be stopped and resumed.
 
     python benchmarks/bench_sr_gm_synthetic.py                    # 2 datasets x 2 ratios x 3 methods x 3 seeds
     python benchmarks/bench_sr_gm_synthetic.py --lams 1e4,1e5,1e6 --methods sr_gm --seeds 0   # a lambda scan
+    python benchmarks/bench_sr_gm_synthetic.py --datasets synthetic-conflict --ratios 0.03 --epochs 40 --seeds 0,1 \
+        --methods "gcond,sr_gm,sr_gm authors,sr_gm relative,sr_gm target" --lams 1e2,1e3 \
+        --method-lams "sr_gm authors=3000,sr_gm relative=0.1,sr_gm target=1e2" --set diagnostics_every=5  # conflict testbed
 """
 
 from __future__ import annotations
@@ -39,7 +42,17 @@ from multiprocessing import get_context
 from pathlib import Path
 
 CURVES = ("conflict_frac", "grad_cos", "dirichlet_G", "dirichlet_Gp", "intra_sim", "ratio_x/damping", "loss_gm",
-          "adj_mean", "R")
+          "adj_mean", "R", "conflict_frac/first", "conflict_frac/last", "ratio_x/damping/first", "ratio_x/damping/last",
+          "adj_density", "dead_backbone")
+
+
+def _authors() -> dict:
+    """The `authors` preset (mmgc/presets.yaml) without its epochs and lambda, which the sweep sets."""
+    from mmgc.presets import load_preset
+
+    return {k: v for k, v in load_preset("sr_gm", "authors").items() if k not in ("epochs", "lam")}
+
+
 METHODS = {
     "sr_gm": {},
     "w/o D": {"decouple": False},
@@ -48,6 +61,9 @@ METHODS = {
     "sr_gm total": {"feature_grad": "total"},
     "sr_gm fixed-A": {"damp_structure": False},
     "w/o D fixed-A": {"decouple": False, "damp_structure": False},
+    "sr_gm authors": "authors",  # the SR-GM authors' form (their code's settings), see `_authors`
+    "sr_gm relative": {"damping_scale": "relative"},  # lam is R's share of the feature update
+    "sr_gm target": {"decouple_target": "target_gradient"},
 }
 
 
@@ -146,6 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ratios", default="0.02,0.05")
     parser.add_argument("--methods", default="sr_gm,w/o D,gcond", help=f"among {list(METHODS)}")
     parser.add_argument("--lams", default="1e3", help="lambda values for the methods that use it")
+    parser.add_argument("--method-lams", default="",
+                        help="per-method lambda lists overriding --lams, e.g. 'sr_gm authors=3000|300,sr_gm relative=0.1'")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--eval-seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=100)
@@ -160,6 +178,8 @@ def main(argv: list[str] | None = None) -> None:
     ratios = [float(r) for r in args.ratios.split(",")]
     methods = [m for m in args.methods.split(",") if m]
     lams = [float(v) for v in args.lams.split(",")]
+    method_lams = {m: [float(v) for v in vs.split("|")] for m, vs in
+                   (item.split("=", 1) for item in args.method_lams.split(",") if item)}
     seeds = [int(s) for s in args.seeds.split(",")]
     eval_seeds = [int(s) for s in args.eval_seeds.split(",")]
     extra = dict(DEFAULTS, **dict(kv.split("=", 1) for kv in args.set))
@@ -175,10 +195,11 @@ def main(argv: list[str] | None = None) -> None:
     for ds in datasets:
         for ratio in ratios:
             for method in methods:
-                for lam in (lams if METHODS[method].get("lam", None) != 0.0 else [0.0]):
+                fixed_zero = METHODS[method] != "authors" and METHODS[method].get("lam", None) == 0.0
+                for lam in ([0.0] if fixed_zero else method_lams.get(method, lams)):
                     for seed in seeds:
                         config = dict(epochs=args.epochs, lam=lam, **extra)
-                        config.update(METHODS[method])
+                        config.update(_authors() if METHODS[method] == "authors" else METHODS[method])
                         key = json.dumps([ds, ratio, method, lam, seed, sorted(config.items()), eval_seeds])
                         wanted.append(key)
                         if key not in done:
@@ -195,7 +216,8 @@ def main(argv: list[str] | None = None) -> None:
 
     records = [done[k] for k in wanted if k in done]
     for r in records:
-        r["label"] = r["method"] if r["method"] == "gcond" or len(lams) == 1 else f"{r['method']} lam={r['lam']:g}"
+        several = len(method_lams.get(r["method"], lams)) > 1
+        r["label"] = f"{r['method']} lam={r['lam']:g}" if r["method"] != "gcond" and several else r["method"]
     print()
     print(f"GCN test accuracy (%), mean ± std over {len(seeds)} condensation seeds (each the mean of "
           f"{len(eval_seeds)} evaluation runs); {args.epochs} epochs")
@@ -234,9 +256,12 @@ def main(argv: list[str] | None = None) -> None:
                     vals = [v for v in vals if v is not None]
                     return statistics.mean(vals) if vals else float("nan")
 
-                print(f"  {ds} r={ratio:g} {lab}: conflict {last('conflict_frac'):.3f}, "
-                      f"dirichlet {last('dirichlet_G'):.3g}, ratio {last('ratio_x/damping'):.3g}, "
-                      f"intra-sim {last('intra_sim'):.3f}")
+                print(f"  {ds} r={ratio:g} {lab}: conflict {last('conflict_frac'):.3f} (step 0 "
+                      f"{last('conflict_frac/first'):.3f}, last step {last('conflict_frac/last'):.3f}), "
+                      f"dirichlet {last('dirichlet_G'):.3g}, ratio {last('ratio_x/damping'):.3g} (step 0 "
+                      f"{last('ratio_x/damping/first'):.3g}, last step {last('ratio_x/damping/last'):.3g}), "
+                      f"intra-sim {last('intra_sim'):.3f}, adj mean {last('adj_mean'):.3f}, "
+                      f"density {last('adj_density'):.3f}, dead backbone {last('dead_backbone'):.2f}")
     out = Path(args.figures)
     out.mkdir(parents=True, exist_ok=True)
     for p in _plot(records, datasets, ratios, out):

@@ -383,13 +383,19 @@ class CondensedGraph:
             "modalities": {k: list(v) for k, v in self.modalities.items()},
             "info": self.info,
         }
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
+        try:
+            torch.save(payload, tmp)
+            os.replace(tmp, path)
+        finally:  # an error or an interrupt leaves no half-written temporary file behind
+            if tmp.exists():
+                tmp.unlink()
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "CondensedGraph":
         path = Path(path)
+        if path.is_dir():
+            raise InputError(f"{path}: is a directory; expected a condensed graph file")
         if not path.is_file():
             raise InputError(f"{path}: condensed graph file not found")
         try:

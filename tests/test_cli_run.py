@@ -111,3 +111,98 @@ def test_run_on_the_default_dataset(monkeypatch, capsys):
                          "--runs", "2", "-s", "epochs=50", "-e", "epochs=50")
     assert code == 0, err
     assert "mean ± std" in out and "herding" in out
+
+
+# ---------------------------------------------------------------------------------------- progress and summary
+class _Recorder:
+    def __init__(self):
+        self.begins, self.steps = [], []
+
+    def begin(self, stage, total):
+        self.begins.append((stage, total))
+
+    def report(self, step, metrics):
+        self.steps.append(step)
+
+
+@pytest.mark.parametrize("method, config, stage", [
+    ("herding", {"epochs": 7, "hidden": 16}, ("embed", 7)),
+    ("gcond", {"epochs": 3, "outer_loop": 1, "inner_loop": 1, "hidden": 16, "select_every": 2, "select_epochs": 5},
+     ("condense", 3)),
+])
+def test_methods_announce_their_long_stages_with_a_total(method, config, stage):
+    from mmgc.methods import Context, create_method
+
+    recorder = _Recorder()
+    create_method(method, config).condense(make_tiny_graph(n=60), 0.2, Context(reporter=recorder))
+    assert recorder.begins == [stage]
+    assert recorder.steps and max(recorder.steps) < stage[1]
+
+
+def test_progress_shows_totals_from_the_start_and_no_undefined_diagnostics():
+    import io
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from mmgc.harness.cli.run import _RunProgress
+
+    progress = Progress(console=Console(file=io.StringIO(), force_terminal=True, width=120))
+    bar = _RunProgress(progress, "gcond on cora")
+    assert [t.description for t in progress.tasks] == ["gcond on cora: preparing"]  # visible from the first second
+    bar.begin("condense", 600)
+    bar.report(0, {"epoch": 0, "ratio": 0.5, "grad_cos": float("nan"), "conflict_frac": float("inf"), "loss_total": 1.25})
+    task = progress.tasks[bar.task]
+    assert task.total == 600 and task.completed == 1
+    shown = task.fields["metrics"]
+    assert shown == "loss_total=1.25 ratio=0.5"  # losses first; undefined (NaN, inf) left out
+    assert task.description == "gcond on cora: condense"
+    bar.eval_event("run_start", {"arch": "gcn", "seed": 0, "index": 1, "total": 5, "epochs": 600})
+    bar.eval_event("epoch", {"epoch": 9})
+    bar.eval_event("run_end", {"row": {}})
+    assert progress.tasks[bar.eval_task].total == 5 and progress.tasks[bar.eval_task].completed == 1
+    assert progress.tasks[bar.task].total == 600 and progress.tasks[bar.task].completed == 10
+
+
+def test_a_long_stage_prints_its_estimate_without_a_terminal(monkeypatch, capsys):
+    from mmgc.harness.cli.run import _RunProgress
+
+    monkeypatch.setattr(_RunProgress, "LONG_S", 0.0)
+    bar = _RunProgress(None, "gcond on cora")
+    bar.begin("condense", 600)
+    bar.report(0, {"loss": 1.0})
+    bar.report(1, {"loss": 1.0})
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("estimate: gcond on cora condense: 600 epochs x ")
+
+
+def test_summary_line_says_when_the_condensed_graph_is_complete_or_empty():
+    import torch
+
+    from mmgc.graph import CondensedGraph
+    from mmgc.harness.cli.run import _summary_line
+
+    def graph(adj):
+        return CondensedGraph(x=torch.zeros(4, 2), adj=adj, y=torch.tensor([0, 0, 1, 1]), modalities={"f": (0, 2)},
+                              info={"method": "gcond", "ratio": 0.1, "wall_seconds": 1.0})
+
+    full = torch.full((4, 4), 0.3).fill_diagonal_(0)
+    line = _summary_line(graph(full), None, 0.05)
+    assert "6 edges of weight >= 0.05 (complete: every pair)" in line
+    assert "warning: the condensed graph is complete: all 6 node pairs" in line
+    line = _summary_line(graph(full), None, 0.5)
+    assert "0 edges of weight >= 0.5 (empty)" in line and "warning" not in line
+    some = torch.zeros(4, 4)
+    some[0, 1] = some[1, 0] = 0.9
+    assert _summary_line(graph(some), None, 0.05).split(", ")[1] == "1 edges of weight >= 0.05"
+
+
+def test_run_exits_1_when_a_trial_failed(monkeypatch, capsys, tmp_path):
+    from mmgc.harness import trial
+
+    monkeypatch.setattr(trial, "run_trial_detailed",
+                        lambda spec, reporter=None, strict=False: (trial.failed_rows(spec, "boom"), None))
+    code, out, err = cli(monkeypatch, capsys, "run", "--dataset", "synthetic", "--method", "random", "--ratio", "0.05",
+                         "--rows-out", str(tmp_path / "rows.json"))
+    assert code == 1, err
+    assert json.loads((tmp_path / "rows.json").read_text())[0]["status"] == "failed"

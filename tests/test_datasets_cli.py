@@ -15,7 +15,8 @@ from mmgc.harness.cli import app
 runner = CliRunner()
 ALL = ["synthetic", "synth-ele-fashion", "synth-goodreads-nc", "synth-amazon-sports", "synth-amazon-cloth",
        "ele-fashion", "books-nc", "amazon-sports", "amazon-cloth", "magb-toys", "magb-grocery",
-       "magb-toys+synthfeat", "magb-grocery+synthfeat", "cora", "citeseer"]
+       "magb-toys+synthfeat", "magb-grocery+synthfeat", "cora", "citeseer", "lastfm-2k", "synthetic-conflict",
+       "synth-ele-fashion-conflict"]
 
 
 def _mmgraph_writers():
@@ -84,6 +85,14 @@ def test_info_real_magb(shared_data, name, nodes, directed, classes):
     s = _info(name, "--root", str(shared_data / "magb"))
     assert (s["name"], s["nodes"], s["directed_edges_in_file"], s["classes"]) == (name, nodes, directed, classes)
     assert s["provenance"] == "real-topology+synthetic-features"
+
+
+def test_info_lastfm_prints_license_and_class_names(shared_data):
+    s = _info("lastfm-2k")
+    assert (s["nodes"], s["edges"], s["classes"], s["provenance"]) == (1425, 9982, 12, "real")
+    assert "non-commercial" in s["license"] and s["class_names"][0] == "reggae"
+    result = runner.invoke(app, ["datasets", "info", "lastfm-2k"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0 and "[reggae, classical" in result.output  # rich markup kept literally
 
 
 def test_info_mmgraph_from_tiny_files(tmp_path):

@@ -172,3 +172,82 @@ def test_output_does_not_depend_on_thread_count():
     finally:
         torch.set_num_threads(before)
     assert torch.equal(a.x, b.x) and torch.equal(a.edge_index, b.edge_index)
+
+
+# ------------------------------------------------------------------------------------ class-structured conflict
+def test_conflict_map_swaps_the_image_class_of_the_mapped_classes_only():
+    opts = SyntheticOptions(nodes=1200, conflict=1.0, conflict_map="0-1,2-3")
+    g, truth = generate(opts, return_truth=True)
+    image = truth["feature_class"]["image"]
+    swap = torch.tensor([1, 0, 3, 2, 4, 5])
+    assert torch.equal(image, swap[g.y])
+    assert torch.equal(truth["conflict_mask"], g.y < 4)
+    assert g.info["knobs"]["conflict_map"] == swap.tolist() and g.info["knobs"]["conflict_nodes"] == int((g.y < 4).sum())
+    # a full permutation list means the same; a fraction keeps the other nodes clean
+    h, truth_h = generate(SyntheticOptions(nodes=1200, conflict=0.5, conflict_map="1,0,3,2,4,5"), return_truth=True)
+    moved = truth_h["conflict_mask"]
+    assert torch.equal(truth_h["feature_class"]["image"][moved], swap[h.y[moved]])
+    assert 0.4 < float(moved[h.y < 4].float().mean()) < 0.6 and not bool(moved[h.y >= 4].any())
+
+
+def test_conflict_snr_scales_only_the_conflict_modality():
+    from mmgc.datasets.synthetic import modality_centres
+
+    for snr in (1.0, 0.25):
+        opts = SyntheticOptions(conflict_snr=snr)
+        centres, _ = modality_centres(opts, torch.Generator().manual_seed(0))
+        assert torch.allclose(centres[0].norm(dim=1), torch.full((6,), 1.5))
+        assert torch.allclose(centres[1].norm(dim=1), torch.full((6,), 1.5 * snr))
+    # and the data follow: the image centroids of a weak image modality sit closer together
+    base, weak = (load_dataset("synthetic", conflict=0, nodes=6000, conflict_snr=s) for s in (1.0, 0.25))
+    spread = [float((c - c.mean(0)).norm(dim=1).mean()) for c in (_centroids(base, "image"), _centroids(weak, "image"))]
+    assert spread[1] < 0.5 * spread[0]
+    assert torch.equal(base.modality("text"), weak.modality("text"))
+
+
+@pytest.mark.parametrize("text", ["0-1,1-2", "0-0", "0-9", "1,0,2", "0,0,1,2,3,4", "a-b"])
+def test_bad_conflict_maps_are_refused(text):
+    with pytest.raises(InputError, match="conflict_map: expected swaps of distinct classes"):
+        load_dataset("synthetic", conflict_map=text)
+
+
+def _trained_conflicts(g, steps=20, seed=0):
+    from mmgc.methods.modality_gradients import node_conflicts
+    from mmgc.models import build_backbone
+    from mmgc.models.training import graph_adjacency
+
+    visible = g.visible_graph()
+    torch.manual_seed(seed)
+    model = build_backbone("sgc", visible.x.shape[1], 64, g.num_classes, layers=2, dropout=0.0,
+                           modalities=visible.modalities)
+    adj, train = graph_adjacency(visible), visible.train_mask.nonzero()[:, 0]
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(steps):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(visible.x, adj)[train], visible.y[train]).backward()
+        opt.step()
+    return node_conflicts(model, visible.x, adj, visible.y, train, visible.modalities)[train], visible.y[train]
+
+
+def test_conflicts_concentrate_on_the_permuted_classes_after_training():
+    g = load_dataset("synthetic-conflict", nodes=1500, dims="64,64")
+    conflict, y = _trained_conflicts(g)
+    on_moved, elsewhere = float(conflict[y < 4].float().mean()), float(conflict[y >= 4].float().mean())
+    assert on_moved > 0.3 and elsewhere < 0.15, (on_moved, elsewhere)
+
+
+def test_random_class_conflicts_are_invisible_to_a_trained_backbone():
+    """The negative control: 20% of nodes whose image carries a random other class look, to the
+    per-node gradients, like the clean nodes."""
+    g, truth = generate(SyntheticOptions(nodes=1500, dims=(64, 64)), return_truth=True)
+    conflict, _ = _trained_conflicts(g)
+    mask = truth["conflict_mask"][g.train_mask]
+    assert abs(float(conflict[mask].float().mean()) - float(conflict[~mask].float().mean())) < 0.1
+
+
+def test_conflict_presets():
+    g = load_dataset("synthetic-conflict")
+    assert g.num_nodes == 3000 and g.info["knobs"]["conflict_map"] == [1, 0, 3, 2, 4, 5] and g.info["variant"] == ""
+    e = load_dataset("synth-ele-fashion-conflict", scale=0.02)
+    assert e.num_classes == 12 and e.feature_dim == 1024
+    assert e.info["knobs"]["conflict_map"] == [1, 0, 3, 2, 5, 4, 6, 7, 8, 9, 10, 11]

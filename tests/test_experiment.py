@@ -39,7 +39,7 @@ def test_every_shipped_file_exists():
     assert expected <= names
 
 
-@pytest.mark.parametrize("name", ["quickstart"] + [f"{t}_synthetic" for t in TABLES])
+@pytest.mark.parametrize("name", ["quickstart", "quickstart_budget"] + [f"{t}_synthetic" for t in TABLES])
 def test_runnable_files_validate_fully(name):
     exp = load_experiment(CONFIGS / f"{name}.yaml")
     assert exp.name == name
@@ -65,7 +65,11 @@ def test_quickstart_covers_every_method_at_two_ratios():
     exp = load_experiment(CONFIGS / "quickstart.yaml")
     built_in = {name for name, source in list_methods().items() if source == "built-in"}
     assert {m.name for m in exp.methods} >= built_in | {"original"}
-    assert len(exp.datasets[0].ratios) == 2
+    assert [d.name for d in exp.datasets] == ["lastfm-2k", "synthetic-conflict"]
+    assert all(len(d.ratios) == 2 for d in exp.datasets)
+    assert len(exp.condense_seeds) >= 3
+    labels = [m.label for m in exp.methods]
+    assert len(labels) == len(set(labels))  # every row of the leaderboard has its own name
 
 
 def test_parsed_values(tmp_path):

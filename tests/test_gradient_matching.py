@@ -229,3 +229,34 @@ def test_gcond_exposes_defaults_and_search_space():
     cfg = cls.Config()
     assert (cfg.lr_feat, cfg.lr_adj, cfg.epochs, cfg.outer_loop, cfg.pge_hidden, cfg.pge_layers) == (1e-4, 1e-4, 600, 20, 128, 3)
     assert set(cls.search_space) >= {"lr_feat", "lr_adj"}
+
+
+class _RebuiltPGE(PGE):
+    """PGE that the engine may not reuse: it rebuilds the adjacency for the inner loop, as before."""
+
+    inference_is_forward = False
+
+
+def test_reused_adjacency_builds_the_generator_once_per_step_and_changes_nothing(monkeypatch):
+    graph = make_tiny_graph(setting="transductive")
+    config = dict(FAST, diagnostics_every=1)
+    calls = {"n": 0}
+    forward = PGE.forward
+
+    def counted(self, x):
+        calls["n"] += 1
+        return forward(self, x)
+
+    monkeypatch.setattr(PGE, "forward", counted)
+    reused = create_method("gcond", config).condense(graph, 0.2, Context(seed=0))
+    per_run = calls["n"]
+    import mmgc.methods.gcond as gcond
+
+    monkeypatch.setattr(gcond, "PGE", _RebuiltPGE)
+    calls["n"] = 0
+    rebuilt = create_method("gcond", config).condense(graph, 0.2, Context(seed=0))
+    # one build per outer step (plus a checkpoint's), against two per step but the last
+    assert per_run < calls["n"]
+    assert torch.equal(reused.x, rebuilt.x) and torch.equal(reused.adj, rebuilt.adj)
+    strip = lambda h: repr({k: v for k, v in h.items() if k not in ("seconds", "cpu_seconds", "elapsed")})  # noqa: E731
+    assert [strip(h) for h in reused.info["history"]] == [strip(h) for h in rebuilt.info["history"]]  # NaN == NaN

@@ -86,11 +86,11 @@ def test_dirichlet_energy_equals_the_explicit_edge_sum_of_equation_12():
     assert laplacian_quadratic(g, a).item() == pytest.approx(float(torch.trace(g.T @ lap @ g)), rel=1e-5)
     dinv = a.sum(1).rsqrt()
     lap_norm = dinv[:, None] * lap * dinv[None, :]
-    assert laplacian_quadratic(g, a, normalized=True).item() == pytest.approx(float(torch.trace(g.T @ lap_norm @ g)), rel=1e-5)
+    assert laplacian_quadratic(g, a, kind="normalized").item() == pytest.approx(float(torch.trace(g.T @ lap_norm @ g)), rel=1e-5)
     # isolated nodes contribute nothing to the normalised form, and nothing is NaN
     a[0] = 0
     a[:, 0] = 0
-    assert math.isfinite(laplacian_quadratic(g, a, normalized=True).item())
+    assert math.isfinite(laplacian_quadratic(g, a, kind="normalized").item())
 
 
 def test_damping_is_differentiable_in_the_features_and_the_generator():
@@ -120,7 +120,7 @@ def test_without_decoupling_and_damping_equals_gcond_bit_for_bit(decouple):
     assert torch.equal(gcond.x, ablated.x)
     assert torch.equal(gcond.adj, ablated.adj)
     assert torch.equal(gcond.y, ablated.y)
-    strip = lambda h: {k: v for k, v in h.items() if k not in ("seconds", "elapsed")}  # noqa: E731
+    strip = lambda h: {k: v for k, v in h.items() if k not in ("seconds", "cpu_seconds", "elapsed")}  # noqa: E731
     assert [strip(h) for h in gcond.info["history"]] == [strip(h) for h in ablated.info["history"]]
 
 
@@ -203,3 +203,183 @@ def test_damping_at_fixed_structure_reaches_the_features_but_not_the_generator()
     # on a structure epoch the fixed-structure damping adds nothing
     state, _, _ = _step_state(fixed, "structure")
     assert fixed.extra_terms(state) == {}
+
+
+# ------------------------------------------------------------------------------------ the authors' form
+def test_normalized_laplacian_with_self_loops_is_the_authors_and_zero_on_an_empty_graph():
+    torch.manual_seed(0)
+    n = 5
+    a = torch.triu(torch.rand(n, n), 1)
+    a = a + a.T
+    g = torch.randn(n, 3)
+    a_hat = a + torch.eye(n)
+    dinv = a_hat.sum(1).rsqrt()
+    lap = torch.eye(n) - dinv[:, None] * a_hat * dinv[None, :]
+    value = laplacian_quadratic(g, a, kind="normalized_self_loops")
+    assert value.item() == pytest.approx(float(torch.trace(g.T @ lap @ g)), rel=1e-5)
+    assert laplacian_quadratic(g, torch.zeros(n, n), kind="normalized_self_loops").item() == pytest.approx(0, abs=1e-6)
+    with pytest.raises(InputError, match="laplacian: expected one of"):
+        laplacian_quadratic(g, a, kind="sideways")
+
+
+def test_detached_field_passes_no_gradient_through_g_s_only_through_the_generator_input():
+    from mmgc.methods.modality_gradients import laplacian_quadratic as quad
+
+    method = create_method("sr_gm", dict(lam=2.0, grad_field="detached", laplacian="normalized_self_loops"))
+    state, x, pge = _step_state(method, "features")
+    r = method.extra_terms(state)["damping"]
+    g_s = state.feature_gradient()
+    assert not g_s.requires_grad
+    # nothing reaches the backbone parameters: G_S is a constant
+    assert all(g is None for g in torch.autograd.grad(r, state.params, retain_graph=True, allow_unused=True))
+    gx = torch.autograd.grad(r, x, retain_graph=True)[0]
+    # the X_S gradient is exactly the generator-input path: d/dX of lam * R(G_S const, PGE(X))
+    x2 = x.detach().clone().requires_grad_(True)
+    expected = 2.0 * quad(project_conflicts(g_s, TWO)[0], pge(x2), "normalized_self_loops")
+    assert r.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert torch.allclose(gx, torch.autograd.grad(expected, x2)[0], rtol=1e-4, atol=1e-7)
+    assert float(gx.abs().sum()) > 0
+    # the differentiable field also moves X_S through G_S: a different gradient
+    paper = create_method("sr_gm", dict(lam=2.0, laplacian="normalized_self_loops"))
+    state_p, x_p, _ = _step_state(paper, "features")
+    gx_p = torch.autograd.grad(paper.extra_terms(state_p)["damping"], x_p)[0]
+    assert not torch.allclose(gx, gx_p, rtol=1e-3)
+    with pytest.raises(InputError, match="grad_field=detached with damp_structure=false"):
+        create_method("sr_gm", dict(grad_field="detached", damp_structure=False))
+
+
+def test_class_weight_by_total_scales_the_matching_loss_by_max_over_total():
+    graph = make_tiny_graph(n=48, d_text=5, d_image=5)
+    fast = dict(FAST, epochs=1, outer_loop=1, structure="none")
+    a = create_method("gcond", fast).condense(graph, 0.25, Context(seed=3))
+    b = create_method("gcond", dict(fast, class_weight="by_total")).condense(graph, 0.25, Context(seed=3))
+    counts = a.info["class_counts"]
+    assert b.info["history"][0]["loss_gm"] == pytest.approx(a.info["history"][0]["loss_gm"] * max(counts) / sum(counts),
+                                                            rel=1e-5)
+
+
+def test_label_allocation_largest_takes_rest():
+    from mmgc.methods.budget import allocate_labels, allocate_labels_largest_takes_rest
+
+    # 12 classes, one large: the authors' rule floors every other class and gives the largest the rest
+    labels = torch.cat([torch.full((k,), c) for c, k in enumerate([81] + [19] * 11)])  # quotas 8.1 and 1.9
+    ours = allocate_labels(labels, 29, 12)
+    theirs = allocate_labels_largest_takes_rest(labels, 29, 12)
+    assert int(ours.sum()) == int(theirs.sum()) == 29
+    assert theirs.tolist() == [18] + [1] * 11 and ours[0] == 8
+    # ties: the class that appears last among the largest takes the rest (a stable sort of a Counter)
+    tie = allocate_labels_largest_takes_rest(torch.tensor([1, 0, 1, 0, 2]), 4, 3)
+    assert tie.tolist() == [2, 1, 1]
+    with pytest.raises(InputError, match="largest_takes_rest"):
+        allocate_labels_largest_takes_rest(torch.tensor([0] * 10 + [1] * 10 + [2] * 10), 2, 3)
+    graph = make_tiny_graph(n=48, d_text=5, d_image=5)
+    condensed = create_method("gcond", dict(FAST, epochs=1, label_allocation="largest_takes_rest")).condense(
+        graph, 0.25, Context(seed=0))
+    assert sum(condensed.info["class_counts"]) == condensed.num_nodes
+
+
+def test_the_authors_preset_builds_and_rows_record_the_form():
+    from mmgc.harness.evaluate import EvalConfig, evaluate
+    from mmgc.presets import load_preset
+
+    settings = load_preset("sr_gm", "authors")
+    assert settings["grad_field"] == "detached" and settings["laplacian"] == "normalized_self_loops"
+    graph = make_tiny_graph(n=48, d_text=5, d_image=5)
+    run = dict(settings, **{k: v for k, v in FAST.items()}, lam=3000.0)
+    condensed = create_method("sr_gm", run).condense(graph, 0.25, Context(seed=0))
+    rows = evaluate(condensed, graph, "gcn", [0], EvalConfig(epochs=5))
+    row = rows[0]
+    assert (row["feature_grad"], row["grad_field"], row["selection"]) == ("total", "detached", "val")
+    off = condensed.adj[~torch.eye(condensed.num_nodes, dtype=torch.bool)]
+    assert row["adj_mean"] == pytest.approx(float(off.mean()), rel=1e-5)
+    assert row["adj_density"] == pytest.approx(float((off >= row["edge_threshold"]).float().mean()), rel=1e-5)
+
+
+# ------------------------------------------------------------------------------------ diagnostics
+def test_diagnostics_cover_every_outer_step_with_first_and_last():
+    graph = make_tiny_graph(n=48, d_text=5, d_image=5)
+    every = create_method("sr_gm", dict(FAST, lam=1e3)).condense(graph, 0.25, Context(seed=0)).info["history"]
+    first = create_method("sr_gm", dict(FAST, lam=1e3, diagnostic_steps="first")).condense(
+        graph, 0.25, Context(seed=0)).info["history"]
+    for key in ("conflict_frac", "ratio_x/damping", "grad_norm_G", "adj_mean"):
+        assert f"{key}/first" in every[0] and f"{key}/last" in every[0] and f"{key}/first" not in first[0]
+        assert key in every[0] and math.isfinite(every[0][key])
+    # step 0 is the same step in both runs; the mean is over all three steps
+    assert every[0]["conflict_frac/first"] == pytest.approx(first[0]["conflict_frac"])
+    assert every[0]["dead_backbone"] == 0.0
+
+
+def test_a_dead_condensation_backbone_is_reported_and_warned_about():
+    graph = make_tiny_graph(n=48, d_text=5, d_image=5)
+    with pytest.warns(RuntimeWarning, match="same output"):
+        dead = create_method("gcond", dict(FAST, backbone="gcn", lr_model=100.0)).condense(graph, 0.25, Context(seed=0))
+    assert dead.info["dead_backbone_epochs"] > 0 and max(h["dead_backbone"] for h in dead.info["history"]) > 0
+    assert any(h.get("grad_norm_G/last") == 0 for h in dead.info["history"])
+
+
+def test_a_sparse_generator_start_sets_the_initial_edge_weight():
+    graph = make_tiny_graph(n=48, d_text=5, d_image=5)
+    for w in (0.05, 0.3):
+        method = create_method("gcond", dict(FAST, pge_init_weight=w))
+        setup, x0 = method.prepare(graph, 0.25, Context(seed=0))
+        adj = method.make_structure(setup, x0).inference(x0)
+        off = adj[~torch.eye(adj.shape[0], dtype=torch.bool)]
+        assert float(off.mean()) == pytest.approx(w, rel=0.5)
+    with pytest.raises(InputError, match="pge_init_weight"):
+        create_method("gcond", dict(pge_init_weight=1.0))
+
+
+# ------------------------------------------------------------------------------------ beyond the paper
+def test_relative_damping_makes_lambda_the_share_of_the_feature_update():
+    graph = make_tiny_graph(n=48, d_text=5, d_image=5)
+    h = create_method("sr_gm", dict(FAST, lam=0.3, damping_scale="relative")).condense(
+        graph, 0.25, Context(seed=0)).info["history"]
+    for record in h:
+        for key in ("ratio_x/damping/first", "ratio_x/damping/last", "ratio_x/damping"):
+            assert record[key] == pytest.approx(0.3, rel=1e-3), (record["epoch"], key)
+        assert record["lam_t"] > 0
+
+
+def _pcgrad_pair(a, b):
+    dot = a @ b
+    if dot >= 0:
+        return a + b
+    return (a - dot / (b @ b) * b) + (b - dot / (a @ a) * a)
+
+
+def test_decoupled_sum_projects_conflicting_parameter_gradients():
+    from mmgc.methods.modality_gradients import decoupled_sum
+
+    a, b = torch.tensor([1.0, 0.0, 2.0]), torch.tensor([-1.0, 1.0, 0.0])
+    assert float(a @ b) < 0
+    out = decoupled_sum([a, b])
+    assert torch.allclose(out, _pcgrad_pair(a, b))
+    # a' = a + b/2 = (0.5, 0.5, 2), b' = b + a/5 = (-0.8, 1, 0.4)
+    assert torch.allclose(out, torch.tensor([-0.3, 1.5, 2.4]))
+    c = torch.tensor([1.0, 1.0, 0.0])
+    assert torch.equal(decoupled_sum([a, c]), a + c)  # no conflict: the plain sum
+
+
+def test_target_gradient_decoupling_matches_the_hand_computed_pcgrad_target():
+    graph = make_tiny_graph(n=48, d_text=6, d_image=4)  # unequal widths are fine: no per-node projection
+    method = create_method("sr_gm", dict(FAST, decouple_target="target_gradient"))
+    setup, _ = method.prepare(graph, 0.25, Context(seed=0))
+    method.validate_setup(setup)
+    torch.manual_seed(1)
+    model = method.build_model(setup)
+    params = list(model.parameters())
+    torch.manual_seed(5)
+    got = method.real_gradients(setup, model, params)
+    torch.manual_seed(5)
+    for c in range(setup.num_classes):
+        nodes, adj, pos, seeds = setup.sampler.sample(c)
+        flat = []
+        for start, stop in setup.modalities.values():
+            x = torch.zeros_like(setup.x_real[nodes])
+            x[:, start:stop] = setup.x_real[nodes][:, start:stop]
+            loss = torch.nn.functional.cross_entropy(model(x, adj)[pos], setup.y_real[seeds])
+            flat.append(torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, params)]))
+        expected = _pcgrad_pair(flat[0], flat[1])
+        assert torch.allclose(torch.cat([g.reshape(-1) for g in got[c]]), expected, rtol=1e-4, atol=1e-7)
+    condensed = create_method("sr_gm", dict(FAST, decouple_target="target_gradient")).condense(graph, 0.25, Context(seed=0))
+    assert all(math.isfinite(r["loss_total"]) for r in condensed.info["history"])

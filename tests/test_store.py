@@ -183,3 +183,63 @@ def test_compaction_merges_files_and_never_duplicates_rows(tmp_path):
     store.write_trial(rows_of("late", seed=99))  # writers go on as before
     assert store.compact("exp") == 4 and len(store.files("exp")) == 2
     assert len(store.rows("exp")) == 26
+
+
+def test_sql_is_read_only(tmp_path):
+    from mmgc.errors import InputError
+
+    store = ResultStore(str(tmp_path / "res"))
+    store.write_trial(rows_of("t1"))
+    before = sorted(p.name for p in (tmp_path / "res").rglob("*"))
+    names, rows = store.sql("WITH m AS (SELECT avg(test_metric) AS v FROM results) SELECT v FROM m")
+    assert rows == [(pytest.approx(0.55),)]
+    assert store.sql("DESCRIBE results")[1]
+    for query, found in [(f"COPY (SELECT 1) TO '{tmp_path}/res/copied.csv'", "COPY"),
+                         (f"ATTACH '{tmp_path}/res/x.db'", "ATTACH"), ("CREATE TABLE t AS SELECT 1", "CREATE"),
+                         ("SET enable_external_access = true", "SET"), ("INSTALL httpfs", "LOAD"),
+                         ("SELECT 1; DROP VIEW results", "SELECT, DROP")]:
+        with pytest.raises(InputError, match=f"expected one read-only query .*found {found}$"):
+            store.sql(query)
+    outside = tmp_path / "outside.csv"
+    outside.write_text("a\n1\n")
+    with pytest.raises(InputError, match="disabled by configuration"):  # no file outside the results root
+        store.sql(f"SELECT * FROM read_csv('{outside}')")
+    assert sorted(p.name for p in (tmp_path / "res").rglob("*")) == before
+
+
+def test_a_file_is_not_a_results_root(tmp_path):
+    from mmgc.errors import InputError
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(InputError, match="is a file; expected a directory"):
+        ResultStore(str(tmp_path / "f"))
+    ResultStore(str(tmp_path / "not-yet"))  # a folder still to create is fine (a sweep creates it)
+    assert not (tmp_path / "not-yet").exists()
+
+
+def test_leaderboard_fits_80_columns_and_never_cuts_a_method_name(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    store = ResultStore(str(tmp_path / "res"))
+    labels = ["SR-GM w/o D+R", "gcond[lr_feat=0.001,lr_adj=0.001]", "herding", "a" * 70]
+    for i, label in enumerate(labels):
+        store.write_trial(rows_of(f"t{i}", dataset="synth-ele-fashion", label=label, method="sr_gm"))
+    out = io.StringIO()
+    assert print_leaderboard(store, "exp", console=Console(file=out, width=80)) == len(labels)
+    text = out.getvalue()
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in text
+    header = next(line for line in lines if " method " in line)
+    start, stop = header.index("method"), header.index("arch")
+    cells: list[str] = []
+    for line in lines[lines.index(header) + 2:]:
+        if not line.strip() or line.lstrip().startswith("runs:"):
+            break
+        piece = line[start:stop].strip()
+        if line[:start].strip():  # a new row (its ratio column is filled)
+            cells.append(piece)
+        else:  # the method name wrapped onto this line
+            cells[-1] += piece
+    assert sorted(cells) == sorted(labels)  # every name whole: wrapped where needed, never cut

@@ -124,7 +124,7 @@ def test_run_trial_real_method_rows_are_complete():
                      eval_options={"epochs": 3}, experiment="e", phase="final")
     rows = run_trial(spec)
     assert len(rows) == 4 and all(r["status"] == "ok" for r in rows)
-    optional = {"error", "mlflow_run_id", "artifact_path", "condense_arch", "git_commit"}
+    optional = {"error", "mlflow_run_id", "artifact_path", "condense_arch", "git_commit", "feature_grad", "grad_field"}
     for r in rows:
         assert set(r) == set(RESULT_COLUMNS)
         missing = [c for c in RESULT_COLUMNS if r[c] is None and c not in optional]
@@ -347,3 +347,119 @@ def test_two_node_cluster_trials_land_on_both_nodes(tmp_path):
         import shutil
 
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------- the CLI's exit codes
+MMGC = str(Path(sys.executable).parent / "mmgc")
+
+
+def cli_experiment(tmp_path, name="cli", seeds=30, ratios=(0.05,)) -> Path:
+    """Real `random` trials on a 200-node graph (about a second each), for the CLI through Ray."""
+    data = {"name": name, "results": str(tmp_path / "results"),
+            "datasets": [{"name": "synthetic", "options": {"nodes": 200}, "ratios": list(ratios)}],
+            "methods": [{"name": "random"}], "seeds": {"condense": list(range(seeds)), "eval": [0]},
+            "evaluation": {"archs": ["gcn"], "options": {"epochs": 20}}, "resources": {"cpu": 1, "gpu": 0}}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def start_sweep(args, env=None, ignore_sigint=False):
+    preexec = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else None
+    return subprocess.Popen([MMGC, "sweep", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, preexec_fn=preexec)
+
+
+def wait_for_trials(proc, results: Path, experiment: str, count: int = 1, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while len(ResultStore(str(results)).files(experiment)) < count:
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        assert time.time() < deadline, "no trial finished in time"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("signum, extra, ignore_sigint", [
+    (signal.SIGINT, ["--no-progress"], True),  # a background job: its shell ignores SIGINT for it
+    (signal.SIGTERM, [], False),
+])
+def test_cli_sweep_interrupted_exits_130_and_prints_the_resume_command(tmp_path, ray_address, signum, extra,
+                                                                       ignore_sigint):
+    path = cli_experiment(tmp_path)
+    proc = start_sweep([str(path), "--address", ray_address, "--no-mlflow", *extra], ignore_sigint=ignore_sigint)
+    wait_for_trials(proc, tmp_path / "results", "cli")
+    proc.send_signal(signum)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out[-3000:]
+    assert f"To resume: mmgc sweep {path} --address {ray_address} --no-mlflow\n" in out, out[-3000:]  # one line
+    assert "sweep cli interrupted" in " ".join(out.split())
+    assert "Traceback" not in out and "core dumped" not in out and "SIGABRT" not in out
+    assert not list((tmp_path / "results").rglob("*.tmp"))
+    wait_idle()
+
+
+def test_cli_sweep_with_a_failed_trial_exits_1(tmp_path, ray_address):
+    path = cli_experiment(tmp_path, name="fails", seeds=1, ratios=(0.05, 0.001))  # 0.001: too small, fails
+    proc = start_sweep([str(path), "--address", ray_address, "--no-mlflow"])
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 1, out[-3000:]
+    text = " ".join(out.split())
+    assert "2 trials run (1 ok, 1 failed)" in text and "smallest valid ratio" in text
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_closes_mlflow_runs_and_stops_the_ray_it_left(tmp_path):
+    """A sweep on its own local Ray, killed with SIGKILL: the resumed sweep marks the killed sweep's
+    MLflow runs KILLED and stops what remains of the Ray processes the killed driver started."""
+    from mmgc.harness import tracking
+    from mmgc.harness.sweep import _stop
+
+    path = cli_experiment(tmp_path, name="killed", seeds=12)
+    sessions = tmp_path / "sessions"
+    env = dict(os.environ, MMGC_RAY_SESSIONS=str(sessions))
+    proc = start_sweep([str(path), "--num-cpus", "2", "--no-progress"], env=env)
+    wait_for_trials(proc, tmp_path / "results", "killed", count=2, timeout=900)
+    record = json.loads((sessions / f"{proc.pid}.json").read_text())
+    assert record["children"]  # GCS, raylet, agents, workers
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    uri = tracking.default_uri(tmp_path / "results")
+    c = tracking.client(uri)
+    experiment_id = c.get_experiment_by_name("killed").experiment_id
+    assert c.search_runs([experiment_id], "attributes.status = 'RUNNING'")  # the killed sweep's parent run
+    resumed = start_sweep([str(path), "--num-cpus", "2", "--no-progress"], env=env)
+    out, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, out[-3000:]
+    assert "MLflow runs a killed sweep had left RUNNING (now KILLED)" in out
+    assert not c.search_runs([experiment_id], "attributes.status = 'RUNNING'")
+    killed = c.search_runs([experiment_id], "attributes.status = 'KILLED'")
+    assert any(r.data.tags.get(tracking.TAG_KIND) == "sweep" for r in killed)
+    assert not list(sessions.glob("*.json"))  # both drivers' records are gone
+    assert _stop(record["children"], timeout=0.1) == []  # none of the killed driver's processes is alive
+    assert len(ResultStore(str(tmp_path / "results")).completed("killed")) == 12  # every trial once
+
+
+def test_orphaned_ray_processes_are_stopped_only_when_their_driver_is_gone(tmp_path):
+    """`stop_orphaned_ray`: the recorded processes of a dead driver are stopped (matched by pid and
+    start time); a live driver's are left alone; a record of a pid reused by another process is inert."""
+    import psutil
+
+    from mmgc.harness.sweep import _process_key, release_ray_processes, stop_orphaned_ray
+
+    orphan = subprocess.Popen(["sleep", "60"])
+    kept = subprocess.Popen(["sleep", "60"])
+    try:
+        dead_driver = [999999999, 1.0, "python"]  # no such process
+        (tmp_path / "1.json").write_text(json.dumps({"driver": dead_driver, "children": [_process_key(psutil.Process(orphan.pid))]}))
+        me = psutil.Process()
+        (tmp_path / "2.json").write_text(json.dumps({"driver": _process_key(me), "children": [_process_key(psutil.Process(kept.pid))]}))
+        stale = [kept.pid, psutil.Process(kept.pid).create_time() - 100, "sleep"]  # same pid, other start time
+        (tmp_path / "3.json").write_text(json.dumps({"driver": dead_driver, "children": [stale]}))
+        assert stop_orphaned_ray(tmp_path) == [orphan.pid]
+        assert orphan.wait(timeout=10) is not None and kept.poll() is None
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["2.json"]
+        release_ray_processes(tmp_path / "2.json")  # this driver's own record, after ray.shutdown()
+        assert kept.wait(timeout=10) is not None and not list(tmp_path.iterdir())
+    finally:
+        for p in (orphan, kept):
+            if p.poll() is None:
+                p.kill()

@@ -23,8 +23,8 @@ from mmgc.harness import tables
 
 MMGC = str(Path(sys.executable).parent / "mmgc")
 MAIN, FIG3 = "tables_tiny", "tables_fig3"
-GM = ("{epochs: 6, outer_loop: 1, inner_loop: 1, select_every: 2, select_epochs: 30, pge_hidden: 16, hidden: 32, "
-      "batch_per_class: 32, cycle_epochs: 3, structure_epochs: 1}")
+GM = ("{backbone: gcn, epochs: 6, outer_loop: 1, inner_loop: 1, select_every: 2, select_epochs: 30, pge_hidden: 16, "
+      "hidden: 32, batch_per_class: 32, cycle_epochs: 3, structure_epochs: 1}")
 
 MAIN_YAML = f"""
 name: {MAIN}
@@ -133,7 +133,8 @@ def aligned_means(root, experiment, arch="gcn"):
 
 
 def stat_text(cell: tables.Cell) -> str:
-    return cell.render("md").replace("**", "").replace("<u>", "").replace("</u>", "")
+    """mean ± std of a cell, without its marks and its paired test."""
+    return cell.render_value("md").replace("**", "").replace("<u>", "").replace("</u>", "")
 
 
 def test_store_is_real_and_tracked(store):
@@ -155,7 +156,7 @@ def test_store_is_real_and_tracked(store):
 def test_table2_structure_bold_and_delta(store):
     table = tables.build("table2", str(store), [MAIN])
     assert table.header == ["Dataset", "Ratio (r)", "Random", "Herding", "K-Center", "MSGC", "SGDD", "GCond", "SR-GM",
-                            "Δ (%)", "Original"]
+                            "Δ (points)", "Original"]
     assert [r[1].text for r in table.rows] == ["5%", "10%"]
     means = aligned_means(store, MAIN)
     col = {h: i for i, h in enumerate(table.header)}
@@ -177,7 +178,7 @@ def test_table2_structure_bold_and_delta(store):
             assert md.startswith("**") == (expected == "best") and md.startswith("<u>") == (expected == "second")
         # Δ = SR-GM minus the best other method
         others = max(means[(ratio, l)][0] for l in ("Random", "Herding", "K-Center", "GCond"))
-        assert row[col["Δ (%)"]].delta == pytest.approx(means[(ratio, "SR-GM")][0] - others)
+        assert row[col["Δ (points)"]].delta == pytest.approx(means[(ratio, "SR-GM")][0] - others)
     original = sql(store, """SELECT avg(test_metric) * 100 AS m, stddev_pop(test_metric) * 100 AS s FROM results
                              WHERE experiment = ? AND method = 'original' AND arch = 'gcn'
                                AND coalesce(dataset_variant, '') NOT LIKE '%unaligned%'""", MAIN)[0]
@@ -247,7 +248,7 @@ def test_formats(store):
     second = dict(zip(header, parsed[2]))
     assert second["Dataset"] == dict(zip(header, parsed[1]))["Dataset"]  # CSV repeats the group on every row
     assert second["MSGC"] == "" and second["Original"] != ""
-    assert float(second["Δ (%)"]) == pytest.approx(table.rows[1][-2].delta, abs=0.006)
+    assert float(second["Δ (points)"]) == pytest.approx(table.rows[1][-2].delta, abs=0.006)
 
 
 def test_figures(store, tmp_path):
@@ -255,7 +256,7 @@ def test_figures(store, tmp_path):
     fig2 = tables.build("fig2", str(store), [MAIN], out)
     assert fig2.panels == 2 and fig2.series == 2 * 2 + 2  # aligned: 2 methods x 2 ratios; unaligned: 2 x 1
     fig1b = tables.build("fig1b", str(store), [MAIN], out)
-    assert fig1b.panels == 3 and fig1b.series == 3 * 4 * 3  # (group, alignment, ratio) rows x 4 methods x 3 curves
+    assert fig1b.panels == 2 * 3 and fig1b.series == 3 * 4 * 3  # 2 panels per (group, alignment, ratio) x 4 methods x 3 curves
     fig3 = tables.build("fig3", str(store), [FIG3], out)
     assert fig3.panels == 1 and fig3.series >= 4  # GCond: text, image, fused; SR-GM: fused (one modality: no pairs)
     fig4 = tables.build("fig4", str(store), [MAIN], out)

@@ -181,3 +181,35 @@ def test_retry_waits_out_a_locked_database(monkeypatch):
     assert tracking._retry(flaky) == "ok" and len(calls) == 3
     with pytest.raises(ValueError):  # anything else is not retried
         tracking._retry(lambda: (_ for _ in ()).throw(ValueError("no such table")))
+
+
+def test_runs_a_killed_driver_left_running_are_closed_as_killed(tmp_path, monkeypatch):
+    """A resumed sweep closes, as KILLED, the parent run of a driver that is gone and its RUNNING trial
+    runs, and a trial run RUNNING under an ended parent; a live driver's runs are left alone."""
+    uri = tracking.default_uri(tmp_path)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = gone.stdout.strip()
+    killed = tracking.start_sweep_run(uri, "exp", tags={tracking.TAG_DRIVER_PID: dead_pid})
+    alive = tracking.start_sweep_run(uri, "exp")  # this process: still running
+    ended = tracking.start_sweep_run(uri, "exp")
+    c = tracking.client(uri)
+
+    def trial_run(parent):
+        return c.create_run(killed.experiment_id, tags={tracking.TAG_KIND: "trial",
+                                                          tracking.TAG_PARENT: parent.parent_run_id}).info.run_id
+
+    orphan, live, late = trial_run(killed), trial_run(alive), trial_run(ended)
+    tracking.end_sweep_run(ended)  # its trial run `late` was left RUNNING (its worker was killed)
+    closed = tracking.close_orphaned_runs(uri, "exp")
+    assert sorted(closed) == sorted([killed.parent_run_id, orphan, late])
+    status = lambda run_id: c.get_run(run_id).info.status  # noqa: E731
+    assert [status(r) for r in (killed.parent_run_id, orphan, late)] == ["KILLED"] * 3
+    assert [status(r) for r in (alive.parent_run_id, live)] == ["RUNNING"] * 2
+    assert status(ended.parent_run_id) == "FINISHED"
+    hook = tracking.MlflowTracking(uri)
+    assert hook.recover(type("E", (), {"name": "exp", "mlflow_uri": None})(), str(tmp_path)) == []  # nothing left
+    monkeypatch.setattr(tracking.socket, "gethostname", lambda: "elsewhere")  # another machine's runs: untouched
+    tracking.start_sweep_run(uri, "exp", tags={tracking.TAG_DRIVER_PID: dead_pid, tracking.TAG_DRIVER_HOST: "x"})
+    assert tracking.close_orphaned_runs(uri, "exp") == []
+    assert tracking.close_orphaned_runs(tracking.default_uri(tmp_path / "none"), "exp") == []
+    assert not (tmp_path / "none").exists()  # looking creates no store

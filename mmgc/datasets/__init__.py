@@ -1,6 +1,6 @@
 """The dataset registry: `load_dataset(name, root=None, **options)` and `list_datasets()`.
 
-Each source module (synthetic, mmgraph, magb, planetoid) registers its names with
+Each source module (synthetic, mmgraph, magb, planetoid, lastfm) registers its names with
 `register_dataset`; the modules are imported on first use of the registry. Options are a typed
 dataclass per dataset, so unknown options and bad values fail with one clear line.
 """
@@ -13,12 +13,14 @@ from typing import Any, Callable
 
 from mmgc.errors import InputError
 from mmgc.graph import MultimodalGraph
+from mmgc.plugins import build_config
 
 _SOURCE_MODULES = (
     "mmgc.datasets.synthetic",
     "mmgc.datasets.mmgraph",
     "mmgc.datasets.magb",
     "mmgc.datasets.planetoid",
+    "mmgc.datasets.lastfm",
 )
 _REGISTRY: dict[str, "DatasetSpec"] = {}
 _loaded = False
@@ -68,8 +70,6 @@ def get_dataset_spec(name: str) -> DatasetSpec:
 def load_dataset(name: str, root: str | None = None, **options: Any) -> MultimodalGraph:
     """Load (or generate) dataset ``name``; ``root`` is the directory of published files where the
     source reads files, ``options`` its typed options (unknown keys are an error)."""
-    from mmgc.methods.base import build_config
-
     spec = get_dataset_spec(name)
     parsed = build_config(spec.options, options, where=f"dataset {name} option")
     return spec.loader(root, parsed)

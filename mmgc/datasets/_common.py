@@ -21,6 +21,7 @@ SOURCE_ENV = {
     "mmgraph": "MMGC_MMGRAPH_ROOT",
     "magb": "MMGC_MAGB_ROOT",
     "planetoid": "MMGC_PLANETOID_ROOT",
+    "lastfm": "MMGC_LASTFM_ROOT",
 }
 """Per-source overrides of the root (take precedence over ``MMGC_DATA``)."""
 
@@ -160,6 +161,20 @@ def check_feature_matrix(x: Tensor, path: Path | str, n: int | None = None, widt
         bad = (~finite).nonzero()[:, 0]
         raise InputError(f"{path}: expected finite features, found NaN/Inf in {bad.numel()} rows (first row {int(bad[0])})")
     return x
+
+
+def read_npy_features(path: Path, n: int | None = None) -> Tensor:
+    """A ``.npy`` feature matrix (row i = node i) as a checked float32 tensor."""
+    import numpy as np
+
+    require_file(path)
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable .npy array ({type(exc).__name__})") from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiub":
+        raise InputError(f"{path}: expected a numeric array, found {getattr(arr, 'dtype', type(arr).__name__)}")
+    return check_feature_matrix(torch.from_numpy(np.ascontiguousarray(arr)), path, n=n)
 
 
 def check_labels(y: Tensor, path: Path | str, n: int, num_classes: int | None = None) -> Tensor:

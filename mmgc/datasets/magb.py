@@ -32,7 +32,7 @@ import torch
 
 from mmgc.datasets import register_dataset
 from mmgc.datasets._common import (
-    check_feature_matrix, check_labels, masks_from_index, options_dict, resolve_dir, split_fractions,
+    check_labels, masks_from_index, options_dict, read_npy_features, resolve_dir, split_fractions,
     variant_string,
 )
 from mmgc.datasets._dgl import load_graphs
@@ -115,16 +115,6 @@ def _feature_file(folder: Path, sub: str, choice: str | None, option: str) -> Pa
     return candidates[0]
 
 
-def _read_npy(path: Path, n: int) -> torch.Tensor:
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except Exception as exc:
-        raise InputError(f"{path}: not a readable .npy array ({type(exc).__name__})") from None
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiub":
-        raise InputError(f"{path}: expected a numeric array, found {getattr(arr, 'dtype', type(arr).__name__)}")
-    return check_feature_matrix(torch.from_numpy(np.ascontiguousarray(arr)), path, n=n)
-
-
 def _synthetic_features(y: torch.Tensor, classes: int, options: MAGBOptions):
     from mmgc.datasets.synthetic import SyntheticOptions, label_features
 
@@ -179,7 +169,7 @@ def load_magb(key: str, folder_name: str, root, options: MAGBOptions, registered
     else:
         text_path = _feature_file(folder, "TextFeature", options.text_feature, "text_feature")
         image_path = _feature_file(folder, "ImageFeature", options.image_feature, "image_feature")
-        xt, xi = _read_npy(text_path, n), _read_npy(image_path, n)
+        xt, xi = read_npy_features(text_path, n), read_npy_features(image_path, n)
         x = torch.cat([xt, xi], dim=1)
         layout = {"text": (0, xt.shape[1]), "image": (xt.shape[1], x.shape[1])}
         info.update(encoder=f"text={text_path.stem}, image={image_path.stem}", provenance="real")

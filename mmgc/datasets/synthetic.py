@@ -30,17 +30,30 @@ Features, per modality m with ``dims[m]`` columns, each row =
   O(N d^2) cost;
 - ``conflict``: that fraction of nodes (seeded) carry, in ``conflict_modality`` (default: the last
   modality, ``image``), the signal of another class chosen uniformly among the others, while the
-  other modalities keep their own class: the semantic gap that makes text and image gradients point
-  apart.
+  other modalities keep their own class. Such random-class conflicts are the *negative control*: a
+  classifier cannot tell them from noise, so once a backbone has trained a few steps they show no
+  more per-node gradient conflict than clean nodes;
+- ``conflict_map``: a fixed class permutation for the conflict modality instead of a random other
+  class: a conflict node of class c carries the signal of ``map(c)`` (``"0-1,2-3"`` swaps classes 0
+  and 1 and classes 2 and 3; ``"1,2,0,3,4,5"`` lists ``map(c)`` for every class). Classes the map
+  fixes are unaffected, so with ``conflict=1`` every node of a moved class conflicts. The conflict
+  modality then still predicts the label (through the permutation), but in aligned coordinates its
+  gradient points at another class's centre than the text gradient: class-structured conflict,
+  the phenomenon SR-GM's decoupling is about;
+- ``conflict_snr``: multiplies the conflict modality's ``signal`` (its signal-to-noise ratio, noise
+  being per coordinate), so a weaker conflict modality, for which fusing can hurt, is one knob.
 
 Features are written in float32 row chunks, each from its own seeded generator (the output does not
 depend on the thread count), so memory stays at the feature matrix plus one chunk. Splits: a seeded
 permutation cut at ``split`` (train/val/test fractions). Everything is deterministic under ``seed``.
 
-Names: ``synthetic`` (the small default) and the presets ``synth-ele-fashion``,
-``synth-goodreads-nc``, ``synth-amazon-sports``, ``synth-amazon-cloth`` shaped like Table 1 of the
-paper. The aligned/unaligned variant of a preset is the option ``alignment`` (default ``aligned``);
-``scale`` shrinks any of them (nodes x scale, same average degree and dims).
+Names: ``synthetic`` (the small default), ``synthetic-conflict`` (the same graph with the image
+modality carrying classes 0<->1 and 2<->3 for every node of those classes) and the presets
+``synth-ele-fashion``, ``synth-goodreads-nc``, ``synth-amazon-sports``, ``synth-amazon-cloth`` shaped
+like Table 1 of the paper, plus ``synth-ele-fashion-conflict`` (Ele-fashion-shaped, classes 0<->1,
+2<->3, 4<->5 swapped in the image modality). The aligned/unaligned variant of a preset is the option
+``alignment`` (default ``aligned``); ``scale`` shrinks any of them (nodes x scale, same average
+degree and dims).
 """
 
 from __future__ import annotations
@@ -79,6 +92,8 @@ class SyntheticOptions:
     modality_gap: float = 3.0       # norm of each modality's constant offset
     conflict: float = 0.2           # fraction of nodes whose conflict modality carries another class
     conflict_modality: Optional[str] = None  # default: the last modality
+    conflict_map: Optional[str] = None  # class permutation of the conflict modality: "0-1,2-3" or "1,0,3,2,..."
+    conflict_snr: float = 1.0       # multiplies the conflict modality's signal
     setting: Literal["inductive", "transductive"] = "inductive"
     metric: Literal["auto", "accuracy", "roc_auc"] = "auto"  # auto: roc_auc for 2 classes, else accuracy
     split: tuple[float, ...] = (0.6, 0.2, 0.2)
@@ -92,10 +107,15 @@ class SyntheticOptions:
             raise InputError(f"{where} dims: expected at least one modality width, found none")
         if any(d < 1 for d in self.dims):
             raise InputError(f"{where} dims: expected positive widths, found {list(self.dims)}")
-        if len(self.modality_names) != m or len(set(self.modality_names)) != m:
+        if len(self.modality_names) != m:
             raise InputError(
-                f"{where} modality_names: expected {m} distinct names (one per entry of dims), found {list(self.modality_names)}"
+                f"{where} dims / modality_names: expected one width per modality, found dims={list(self.dims)} "
+                f"({m} widths) and modality_names={list(self.modality_names)} ({len(self.modality_names)} names); "
+                f"give {len(self.modality_names)} widths (e.g. dims={','.join(['64'] * len(self.modality_names))}) "
+                f"or {m} modality_names"
             )
+        if len(set(self.modality_names)) != m:
+            raise InputError(f"{where} modality_names: expected distinct names, found {list(self.modality_names)}")
         if len(self.signal) != m:
             raise InputError(f"{where} signal: expected {m} values (one per modality), found {list(self.signal)}")
         if any(not math.isfinite(s) or s < 0 for s in self.signal):
@@ -125,6 +145,10 @@ class SyntheticOptions:
             raise InputError(
                 f"{where} conflict_modality: expected one of {list(self.modality_names)}, found {self.conflict_modality!r}"
             )
+        if not (math.isfinite(self.conflict_snr) and self.conflict_snr >= 0):
+            raise InputError(f"{where} conflict_snr: expected a finite multiplier >= 0, found {self.conflict_snr}")
+        if self.conflict_map is not None:
+            self.class_map  # parses and checks
         split_fractions(self.split, f"{where} split")
         if not (self.scale > 0 and math.isfinite(self.scale)):
             raise InputError(f"{where} scale: expected a positive number, found {self.scale}")
@@ -141,6 +165,24 @@ class SyntheticOptions:
         return int(round(self.nodes * self.scale))
 
     @property
+    def conflict_index(self) -> int:
+        """Position of the conflict modality (default: the last)."""
+        return self.modality_names.index(self.conflict_modality or self.modality_names[-1])
+
+    @property
+    def signal_levels(self) -> tuple[float, ...]:
+        """``signal`` with the conflict modality's entry multiplied by ``conflict_snr``."""
+        k = self.conflict_index
+        return tuple(float(s) * (self.conflict_snr if m == k else 1.0) for m, s in enumerate(self.signal))
+
+    @property
+    def class_map(self) -> Optional[Tensor]:
+        """``conflict_map`` as an int64 permutation ``[C]`` (None without a map)."""
+        if self.conflict_map is None:
+            return None
+        return parse_class_map(self.conflict_map, self.classes)
+
+    @property
     def noise_levels(self) -> tuple[float, ...]:
         if self.noise is not None:
             return tuple(float(v) for v in self.noise)
@@ -151,6 +193,36 @@ class SyntheticOptions:
 
 
 # ---------------------------------------------------------------------------------------- pieces
+def parse_class_map(text: str, classes: int) -> Tensor:
+    """A class permutation from ``"a-b,c-d"`` (swaps of disjoint pairs) or ``"p0,p1,...,p{C-1}"``
+    (the image of every class), checked to be a bijection of ``range(classes)``."""
+    where = "synthetic option conflict_map"
+    tokens = [t.strip() for t in str(text).split(",") if t.strip()]
+    perm = list(range(classes))
+    try:
+        if any("-" in t for t in tokens):
+            seen: set[int] = set()
+            for t in tokens:
+                a, b = (int(v) for v in t.split("-"))
+                if a in seen or b in seen or a == b:
+                    raise ValueError
+                seen.update((a, b))
+                perm[a], perm[b] = b, a
+        else:
+            perm = [int(t) for t in tokens]
+            if len(perm) != classes:
+                raise ValueError
+    except (ValueError, IndexError):
+        perm = []
+    if sorted(perm) != list(range(classes)):
+        example = ",".join(str(c) for c in [1, 0] + list(range(2, classes)))
+        raise InputError(
+            f"{where}: expected swaps of distinct classes in 0..{classes - 1} like '0-1,2-3', or a permutation "
+            f"of 0..{classes - 1} like '{example}'; found {text!r}"
+        )
+    return torch.tensor(perm, dtype=torch.long)
+
+
 def class_sizes(n: int, classes: int, imbalance: float) -> Tensor:
     """Geometric class sizes (largest / smallest = ``imbalance``) summing to ``n`` exactly
     (largest remainder), each at least 1."""
@@ -215,7 +287,7 @@ def modality_centres(opts: SyntheticOptions, generator: torch.Generator) -> tupl
         else:
             q = _orthogonal(joint, d, generator)  # joint -> d_m, independent per modality
             e, off = z @ q, offsets_joint[m] @ q
-        centres.append((_unit_rows(e) * opts.signal[m]).float())
+        centres.append((_unit_rows(e) * opts.signal_levels[m]).float())
         offsets.append((off / off.norm().clamp_min(1e-12) * opts.modality_gap).float())
     return centres, offsets
 
@@ -266,7 +338,8 @@ def fill_features(x: Tensor, feature_class: list[Tensor], centres: list[Tensor],
 
 def label_features(y: Tensor, opts: SyntheticOptions, generator: torch.Generator):
     """Features for given labels ``y`` (``[N]`` in ``[0, opts.classes)``) under the knobs of ``opts``
-    (dims, modality_names, signal, noise, alignment, modality_gap, conflict, conflict_modality, seed).
+    (dims, modality_names, signal, noise, alignment, modality_gap, conflict, conflict_modality,
+    conflict_map, conflict_snr, seed).
 
     Returns ``(x, layout, conflict_mask, feature_class)``: the float32 features, the modality layout,
     which nodes carry another class's signal in the conflict modality, and per modality the class
@@ -274,13 +347,16 @@ def label_features(y: Tensor, opts: SyntheticOptions, generator: torch.Generator
     """
     n, classes = y.numel(), opts.classes
     centres, offsets = modality_centres(opts, generator)
-    conflict_name = opts.conflict_modality or opts.modality_names[-1]
-    conflict_m = opts.modality_names.index(conflict_name)
+    conflict_m = opts.conflict_index
     n_conflict = int(round(opts.conflict * n))
     conflict_nodes = torch.randperm(n, generator=generator)[:n_conflict]
     other = y.clone()
-    shift = torch.randint(1, classes, (n_conflict,), generator=generator)
-    other[conflict_nodes] = (y[conflict_nodes] + shift) % classes
+    class_map = opts.class_map
+    if class_map is None:
+        shift = torch.randint(1, classes, (n_conflict,), generator=generator)
+        other[conflict_nodes] = (y[conflict_nodes] + shift) % classes
+    else:
+        other[conflict_nodes] = class_map[y[conflict_nodes]]
     feature_class = [other if m == conflict_m else y for m in range(len(opts.dims))]
     x = torch.empty(n, sum(opts.dims), dtype=torch.float32)
     fill_features(x, feature_class, centres, offsets, opts.noise_levels, opts.dims, opts.seed)
@@ -288,8 +364,7 @@ def label_features(y: Tensor, opts: SyntheticOptions, generator: torch.Generator
     for mname, d in zip(opts.modality_names, opts.dims):
         layout[mname] = (start, start + d)
         start += d
-    is_conflict = torch.zeros(n, dtype=torch.bool)
-    is_conflict[conflict_nodes] = True
+    is_conflict = other != y
     return x, layout, is_conflict, dict(zip(opts.modality_names, feature_class))
 
 
@@ -340,6 +415,8 @@ def generate(opts: SyntheticOptions, name: str = "synthetic", description: str =
             "dims": list(opts.dims), "modality_names": list(opts.modality_names), "signal": list(opts.signal),
             "noise": list(opts.noise_levels), "alignment": opts.alignment, "modality_gap": opts.modality_gap,
             "conflict": opts.conflict, "conflict_modality": conflict_name, "conflict_nodes": int(is_conflict.sum()),
+            "conflict_map": None if opts.class_map is None else opts.class_map.tolist(),
+            "conflict_snr": opts.conflict_snr,
             "setting": opts.setting, "metric": metric, "split": list(opts.split), "seed": opts.seed,
             "scale": opts.scale,
         },
@@ -376,13 +453,29 @@ def _preset(name: str, description: str, citation: str, **defaults) -> type:
     return cls
 
 
+# The conflict testbed: `synthetic` whose image modality carries classes 0<->1 and 2<->3 for every node of
+# those classes (class-structured conflict; `synthetic` itself, and its unaligned variant, are the controls).
+SyntheticConflict = _preset(
+    "synthetic-conflict",
+    "conflict testbed: `synthetic` (3,000 nodes, 6 classes, 128+128, aligned) whose image modality carries "
+    "classes 0<->1 and 2<->3 for every node of those classes",
+    "multimodal contextual SBM (mmgc.datasets.synthetic)", conflict_map="0-1,2-3", conflict=1.0,
+)
+
 _PAPER = "shaped like Table 1 of the SR-GM paper"
 # Ele-fashion: 97,766 nodes, 199,602 edges (avg degree 4.08), 12 classes, 58,659/9,777/29,330 (60/10/30),
 # CLIP 512+512, inductive.
+_ELE_FASHION = dict(nodes=97766, classes=12, avg_degree=4.08, dims=(512, 512), split=(0.6, 0.1, 0.3), imbalance=4.0,
+                    homophily=0.7, signal=(1.8, 1.8))
 SynthEleFashion = _preset(
     "synth-ele-fashion", "Ele-fashion-shaped CSBM: 97,766 nodes, ~199.6k edges, 12 classes, 512+512 dims, inductive",
-    _PAPER, nodes=97766, classes=12, avg_degree=4.08, dims=(512, 512), split=(0.6, 0.1, 0.3), imbalance=4.0,
-    homophily=0.7, signal=(1.8, 1.8),
+    _PAPER, **_ELE_FASHION,
+)
+SynthEleFashionConflict = _preset(
+    "synth-ele-fashion-conflict",
+    "Ele-fashion-shaped conflict testbed: synth-ele-fashion whose image modality carries classes 0<->1, 2<->3, "
+    "4<->5 for every node of those classes",
+    _PAPER, **_ELE_FASHION, conflict_map="0-1,2-3,4-5", conflict=1.0,
 )
 # Goodreads-NC: 685,294 nodes, 7,235,084 edges (avg degree 21.1), 406,689/67,805/203,428 (59.3/9.9/29.7).
 SynthGoodreadsNC = _preset(

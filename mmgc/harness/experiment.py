@@ -20,6 +20,7 @@ Format (every key but ``name``, ``datasets`` and ``methods`` is optional)::
     methods:
       - name: sr_gm                    # a registered method, or `original` (the whole-graph column)
         label: "SR-GM"                 # name in results and tables (default: the method name)
+        preset: cora                   # a named preset's values (`mmgc methods info M`); fixed/search/grid win
         fixed: {epochs: 200}           # config values (the rest: the method's defaults)
         search: declared               # `declared` (the method's own space) or a mapping:
                                        #   key: {loguniform: [lo, hi]} | {uniform: [lo, hi]}
@@ -242,8 +243,8 @@ def _parse_methods(chk: _Checker, raw: Any, default_trials: int, default_archs: 
     entries: list[MethodEntry] = []
     for i, item in enumerate(chk.seq(raw, "methods")):
         where = f"methods[{i}]"
-        m = chk.mapping(item, where, ["name", "label", "fixed", "search", "grid", "n_trials", "archs", "regularizers"],
-                        ["name"])
+        m = chk.mapping(item, where, ["name", "label", "preset", "fixed", "search", "grid", "n_trials", "archs",
+                                      "regularizers"], ["name"])
         regularizers = m.get("regularizers")
         if regularizers is not None and validate:
             from mmgc.regularizers import parse_regularizers
@@ -291,6 +292,9 @@ def _parse_methods(chk: _Checker, raw: Any, default_trials: int, default_archs: 
             chk.seq(values, f"{where}.grid.{k}")
             if k in fixed or k in search:
                 chk.fail(f"{where}.grid.{k}", "a key that is neither fixed nor searched")
+        if m.get("preset") is not None:  # the preset's values, under fixed, searched and grid keys
+            preset = _preset_values(chk, name, chk.string(m["preset"], f"{where}.preset"), f"{where}.preset", validate)
+            fixed = {**{k: v for k, v in preset.items() if k not in search and k not in grid}, **fixed}
         combos = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())] if grid else [{}]
         for combo in combos:
             values = {**fixed, **combo}
@@ -303,6 +307,23 @@ def _parse_methods(chk: _Checker, raw: Any, default_trials: int, default_archs: 
                                        search=search, n_trials=int(n_trials), archs=archs, regularizers=regularizers))
     chk.unique([e.label for e in entries], "methods[].label (two entries have the same label; set `label`)")
     return entries
+
+
+def _preset_values(chk: _Checker, method: str, preset: str, where: str, validate: bool) -> dict[str, Any]:
+    """The config values of a method entry's ``preset`` (`mmgc.presets`)."""
+    from mmgc.presets import list_presets, load_preset
+
+    if method == ORIGINAL:
+        chk.fail(where, f"nothing for the {ORIGINAL!r} entry (it trains on the whole graph)")
+    try:
+        if validate:
+            return load_preset(method, preset)
+        found = [p for p in list_presets(method) if p.name == preset]
+        if not found:
+            raise InputError(f"unknown preset {preset!r} for method {method!r}")
+        return dict(found[0].settings)
+    except InputError as exc:
+        raise InputError(f"{chk.source}: {where}: {exc}") from None
 
 
 def _parse_datasets(chk: _Checker, raw: Any, validate: bool) -> list[DatasetEntry]:
@@ -444,6 +465,8 @@ def load_experiment(path: str | Path, validate: bool = True) -> Experiment:
     import yaml
 
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; expected an experiment file (tune_configs/*.yaml)")
     if not path.is_file():
         raise InputError(f"{path}: experiment file not found")
     try:
@@ -452,6 +475,9 @@ def load_experiment(path: str | Path, validate: bool = True) -> Experiment:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise InputError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        raise InputError(f"{path}: the file is empty (or only comments); expected an experiment with at least "
+                         "name, datasets and methods")
     return parse_experiment(data, str(path), validate=validate)
 
 

@@ -18,8 +18,8 @@ from collections import defaultdict
 from typing import Any, Mapping, Sequence
 
 from mmgc.harness.tables import (
-    ARCH_NAMES, ARCH_ORDER, Cell, Results, Stat, Table, alignment_of, dataset_group, features_of, format_ratio,
-    rank_marks,
+    ARCH_NAMES, ARCH_ORDER, NOISE_NOTE, Cell, Results, Stat, Table, alignment_of, best_tests, compare, dataset_group,
+    features_of, format_ratio, rank_marks,
 )
 
 REGULARIZER_NAMES = {"optimag": "OptiMAG", "dagr": "DAGR"}
@@ -42,15 +42,15 @@ def _graph_label(row: Mapping[str, Any]) -> str:
     return f"{row['label']} @ {format_ratio(row.get('ratio'))}"
 
 
-def _best_by_validation(rows: Sequence[Mapping[str, Any]]) -> Stat | None:
-    """The stat of the (method config, regularizer config) with the best mean validation metric."""
+def _best_by_validation(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The rows of the (method config, regularizer config) with the best mean validation metric."""
     groups: dict[tuple, list[Mapping[str, Any]]] = defaultdict(list)
     for r in rows:
         groups[(r.get("config_hash"), r.get("regularizers"))].append(r)
-    stats = [s for s in (Stat.of(g) for g in groups.values()) if s is not None]
-    if not stats:
-        return None
-    return max(stats, key=lambda s: s.val_mean if s.val_mean is not None else -math.inf)
+    scored = [(s, g) for g in groups.values() if (s := Stat.of(g)) is not None]
+    if not scored:
+        return []
+    return max(scored, key=lambda sg: sg[0].val_mean if sg[0].val_mean is not None else -math.inf)[1]
 
 
 def regularizers_table(res: Results) -> Table:
@@ -66,6 +66,9 @@ def regularizers_table(res: Results) -> Table:
     stat_columns = tuple(i for i, h in enumerate(header) if i >= 4 and not h.startswith("Δ"))
     table = Table("Regularizers", "Training-time regularizers: none / OptiMAG / DAGR (test %)", header,
                   experiments=res.experiments, fill_down=(0, 1), stat_columns=stat_columns)
+    if found <= {NONE}:  # nothing to compare: this is not a regularizer experiment
+        table.notes.append(f"no row of {', '.join(res.experiments) or 'the store'} trained with a regularizer")
+        return table
     cells: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         cells[(dataset_group(r), alignment_of(r), r["arch"], _graph_label(r))][regularizer_label(r)].append(r)
@@ -77,16 +80,19 @@ def regularizers_table(res: Results) -> Table:
     previous: tuple = ()
     for key in keys:
         group, alignment, arch, graph = key
-        stats = {c: _best_by_validation(cells[key].get(c, [])) for c in columns}
+        selected = {c: _best_by_validation(cells[key].get(c, [])) for c in columns}
+        stats = {c: Stat.of(selected[c]) for c in columns}
         marks = rank_marks({c: (s.mean if s else None) for c, s in stats.items()})
+        tests = best_tests(stats, selected, marks)
         line = [Cell(text=group if previous[:1] != (group,) else ""),
                 Cell(text=alignment if previous[:2] != (group, alignment) else ""),
                 Cell(text=ARCH_NAMES.get(arch, arch)), Cell(text=graph)]
         base = stats.get(NONE)
         for c in columns:
-            line.append(Cell(stat=stats[c], mark=marks.get(c)))
+            line.append(Cell(stat=stats[c], mark=marks.get(c), test=tests.get(c)))
             if c != NONE:
-                line.append(Cell(delta=(stats[c].mean - base.mean) * 100) if stats[c] and base else Cell())
+                line.append(Cell(delta=(stats[c].mean - base.mean) * 100, test=compare(selected[c], selected[NONE]))
+                            if stats[c] and base else Cell())
         table.rows.append(line)
         previous = key
     metric = sorted({r["metric"] for r in rows if r.get("metric")})
@@ -95,4 +101,5 @@ def regularizers_table(res: Results) -> Table:
         f"with the regularizer of the column, mean ± std over condensation x evaluation seeds; best **bold**, second "
         f"<u>underlined</u> per row; Δ = the column minus none (points); configurations of one setting selected on "
         f"validation; experiment(s): {', '.join(res.experiments) or 'none found'}.")
+    table.notes.append(NOISE_NOTE + " On a best value: best vs the runner-up; on Δ: the column vs none.")
     return table

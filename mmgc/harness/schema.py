@@ -24,10 +24,15 @@ RESULT_COLUMNS: dict[str, str] = {
     "condense_arch": "string",     # backbone used inside condensation (gradient matching, coreset embedding)
     "condense_seconds": "float64",
     "condense_peak_mb": "float64", # peak resident memory of the process during condensation (MiB)
+    "feature_grad": "string",      # gradient matching: the path of G_S = dL_S/dX_S (direct | total); else empty
+    "grad_field": "string",        # SR-GM: G_S in the damping differentiable | detached; else empty
+    "adj_mean": "float64",         # condensed graph: mean off-diagonal edge weight (0 = structure-free)
+    "adj_density": "float64",      # condensed graph: fraction of off-diagonal entries >= edge_threshold
     # how it was evaluated
     "arch": "string",              # evaluation architecture
     "eval_seed": "int64",
     "edge_threshold": "float64",   # synthetic edges below this weight were dropped before evaluation
+    "selection": "string",         # val (the evaluation model and condensed graph chosen on validation) | test
     "regularizers": "string",      # training-time regularizers as JSON ([] for none)
     "metric": "string",            # accuracy | roc_auc
     "val_metric": "float64",       # on the original validation nodes (selection uses this only)

@@ -78,7 +78,10 @@ class ResultStore:
             self.root = root.rstrip("/")
             self.local = False
         else:
-            self.root = str(Path(root).expanduser().resolve())
+            path = Path(root).expanduser().resolve()
+            if path.exists() and not path.is_dir():
+                raise InputError(f"results root {root}: is a file; expected a directory (or a name to create)")
+            self.root = str(path)
             self.local = True
 
     # ------------------------------------------------------------------------------------- writing
@@ -264,10 +267,30 @@ class ResultStore:
         return self.read(experiment, **kwargs).to_pylist()
 
     def sql(self, query: str, experiment: str | None = None):
-        """Run any SQL over the view ``results``; returns (column names, rows)."""
+        """Run one read-only query (``SELECT``, ``WITH ... SELECT``, ``FROM ...``, ``DESCRIBE``,
+        ``EXPLAIN``) over the view ``results``; returns (column names, rows).
+
+        Read-only twice over: any other statement (``COPY ... TO``, ``CREATE``, ``ATTACH``, ``SET``,
+        ``INSTALL``, several statements) is refused before it runs, and the connection may read no
+        file outside the results root and can not be reconfigured (DuckDB's ``allowed_directories``,
+        ``enable_external_access = false``, ``lock_configuration``)."""
         import duckdb
 
         con = self.connect(experiment)
+        try:
+            statements = con.extract_statements(query)
+        except duckdb.Error as exc:
+            raise InputError(f"--sql: {str(exc).splitlines()[0]}") from None
+        allowed = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
+        if len(statements) != 1 or statements[0].type not in allowed:
+            found = ", ".join(st.type.name for st in statements) or "nothing"
+            raise InputError(f"--sql: expected one read-only query (SELECT, WITH ... SELECT, DESCRIBE or EXPLAIN), "
+                             f"found {found}")
+        if self.local:
+            escaped = (self.root.rstrip("/") + "/").replace("'", "''")
+            con.execute(f"SET allowed_directories = ['{escaped}']")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
         try:
             cursor = con.execute(query)
         except duckdb.Error as exc:
@@ -358,23 +381,47 @@ def format_mean_std(mean: float | None, std: float | None, scale: float = 100.0)
 
 def print_leaderboard(store: ResultStore, experiment: str | None = None, dataset: str | None = None,
                       method: str | None = None, phases: Iterable[str] = ("final", "single"), console=None) -> int:
-    """Print the leaderboard as a table (metrics in percent); returns the number of cells."""
+    """Print the leaderboard (metrics in percent); returns the number of cells.
+
+    One table per (experiment, dataset and variant, metric), named in its title, so that a table
+    fits an 80-column terminal: ratio, synthetic nodes n, method, architecture, test and validation
+    mean ± std, runs (condensation seeds), and failed rows when there are any. Method names are never
+    cut: their column is as wide as the longest name (up to 40 characters; longer ones wrap)."""
+    from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
     console = console or wide_console()
     names, rows = store.leaderboard(experiment, dataset, method, phases)
     if not rows:
-        console.print(f"leaderboard: no {'/'.join(phases)} results under {store.root}"
-                      + (f" for experiment {experiment!r}" if experiment else ""))
+        console.print(escape(f"leaderboard: no {'/'.join(phases)} results under {store.root}"
+                             + (f" for experiment {experiment!r}" if experiment else "")))
         return 0
     idx = {n: i for i, n in enumerate(names)}
-    table = Table("experiment", "dataset", "ratio", "method", "arch", "metric", "test % (mean ± std)",
-                  "val % (mean ± std)", "runs", "seeds", "failed", "n", title=f"leaderboard ({store.root})")
+    groups: dict[tuple, list[tuple]] = {}
     for r in rows:
-        dataset_name = r[idx["dataset"]] + (f" [{r[idx['variant']]}]" if r[idx["variant"]] else "")
-        table.add_row(r[idx["experiment"]], dataset_name, f"{r[idx['ratio']]:g}", r[idx["method"]], str(r[idx["arch"]]),
-                      str(r[idx["metric"]]), format_mean_std(r[idx["test_mean"]], r[idx["test_std"]]),
-                      format_mean_std(r[idx["val_mean"]], r[idx["val_std"]]), str(r[idx["runs"]]),
-                      str(r[idx["seeds"]]), str(r[idx["failed"]]), "" if r[idx["n"]] is None else str(r[idx["n"]]))
-    console.print(table)
+        groups.setdefault((r[idx["experiment"]], r[idx["dataset"]], r[idx["variant"]], r[idx["metric"]]), []).append(r)
+    for (exp, data, variant, metric), members in groups.items():
+        failed = any(r[idx["failed"]] for r in members)
+        cells = [[f"{r[idx['ratio']]:g}", "" if r[idx["n"]] is None else str(r[idx["n"]]), str(r[idx["method"]]),
+                  str(r[idx["arch"]]), format_mean_std(r[idx["test_mean"]], r[idx["test_std"]]),
+                  format_mean_std(r[idx["val_mean"]], r[idx["val_std"]]), f"{r[idx['runs']]} ({r[idx['seeds']]})",
+                  *([str(r[idx["failed"]])] if failed else [])] for r in members]
+        headers = ["ratio", "n", "method", "arch", "test %", "val %", "runs", *(["failed"] if failed else [])]
+        widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+        others = sum(w for i, w in enumerate(widths) if i != 2) + 2 * len(headers) + 1  # two spaces between columns
+        width = max(12, min(widths[2], console.width - others))  # the method column wraps only if it must
+        title = f"{exp}: {data}" + (f" [{variant}]" if variant else "") + f", {metric} in % (mean ± std)"
+        table = Table(title=escape(title), box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True,
+                      title_justify="left", caption_justify="left",
+                      caption=escape(f"runs: result rows (condensation seeds x evaluation seeds), in brackets the "
+                                     f"condensation seeds; results under {store.root}"))
+        for i, header in enumerate(headers):
+            if header == "method":
+                table.add_column(header, min_width=width, max_width=width, overflow="fold")
+            else:
+                table.add_column(header, no_wrap=True, justify="left" if header in ("ratio", "arch") else "right")
+        for row in cells:
+            table.add_row(*(escape(c) for c in row))
+        console.print(table)
     return len(rows)

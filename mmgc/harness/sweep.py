@@ -39,6 +39,7 @@ import json
 import logging
 import math
 import os
+import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from typing import Any, Mapping, Sequence
 
 from mmgc.errors import InputError
 from mmgc.harness.experiment import Cell, Experiment, full_config, load_experiment, method_config_hash
+from mmgc.harness.signals import interrupts_raise, take_unreported
 from mmgc.harness.store import ResultStore, trial_key
 from mmgc.harness.trial import (
     NullTracking, TrialFn, TrialSpec, Tracking, error_text, execute_trial, failed_rows, objective,
@@ -420,11 +422,15 @@ class _TuneReporter:
         from ray import tune
 
         values = {"step": int(step), "final": False}
-        for k, v in list(metrics.items())[:6]:
+        for k, v in metrics.items():  # the first six defined diagnostics (NaN: undefined, e.g. one modality)
             try:
-                values[f"m/{k}"] = float(v)
+                number = float(v)
             except (TypeError, ValueError):
                 continue
+            if math.isfinite(number):
+                values[f"m/{k}"] = number
+            if len(values) == 8:
+                break
         tune.report(values)
 
 
@@ -600,6 +606,98 @@ class SweepReport:
         return self.missing == 0 and not self.interrupted
 
 
+# ---------------------------------------------------------------------------------------- Ray processes
+RAY_SESSIONS = Path(os.environ.get("MMGC_RAY_SESSIONS") or Path(tempfile.gettempdir()) / "mmgc-ray-sessions")
+
+
+def _process_key(proc: Any) -> list[Any]:
+    return [proc.pid, proc.create_time(), proc.name()]
+
+
+def _is_ray(proc: Any) -> bool:
+    """A process of Ray's own (its binaries and Python entry points live under ``.../ray/``; workers
+    retitle themselves ``ray::...``)."""
+    try:
+        command = " ".join(proc.cmdline())
+    except Exception:  # psutil.Error: gone or not ours
+        return False
+    return "/ray/" in command or command.startswith("ray::")
+
+
+def record_ray_processes(folder: Path = RAY_SESSIONS) -> Path | None:
+    """Write the Ray processes this driver started (its descendants that are Ray's: GCS, raylet,
+    dashboard and runtime-env agents, workers) to ``folder/<pid>.json``, so that a later sweep can
+    stop them if this driver is killed (SIGKILL leaves no chance to clean up)."""
+    try:
+        import psutil
+
+        me = psutil.Process()
+        children = [_process_key(p) for p in me.children(recursive=True) if _is_ray(p)]
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{me.pid}.json"
+        path.write_text(json.dumps({"driver": _process_key(me), "children": children}))
+        return path
+    except (ImportError, OSError):
+        return None
+
+
+def _stop(processes: Sequence[Sequence[Any]], timeout: float = 5.0) -> list[int]:
+    """SIGTERM, then SIGKILL, each recorded process still alive (same pid *and* start time)."""
+    import psutil
+
+    alive = []
+    for pid, created, _name in processes:
+        try:
+            proc = psutil.Process(int(pid))
+            if abs(proc.create_time() - float(created)) < 1e-3:
+                proc.terminate()
+                alive.append(proc)
+        except (psutil.Error, OSError):
+            continue
+    _, still = psutil.wait_procs(alive, timeout=timeout)
+    for proc in still:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    return [p.pid for p in alive]
+
+
+def stop_orphaned_ray(folder: Path = RAY_SESSIONS) -> list[int]:
+    """Stop the Ray processes of sweeps on this machine whose driver is gone; returns their pids."""
+    try:
+        import psutil
+    except ImportError:
+        return []
+    stopped: list[int] = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            record = json.loads(path.read_text())
+            pid, created, _ = record["driver"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        try:
+            driver_alive = abs(psutil.Process(int(pid)).create_time() - float(created)) < 1e-3
+        except psutil.Error:
+            driver_alive = False
+        if driver_alive:
+            continue
+        stopped += _stop(record.get("children", []))
+        path.unlink(missing_ok=True)
+    return stopped
+
+
+def release_ray_processes(record: Path | None) -> None:
+    """After ``ray.shutdown()``: stop what of the recorded processes is still running, forget the record."""
+    if record is None:
+        return
+    try:
+        _stop(json.loads(record.read_text()).get("children", []), timeout=2.0)
+    except (OSError, ValueError, ImportError):
+        pass
+    record.unlink(missing_ok=True)
+
+
 def _connect(address: str | None, num_cpus: int | None) -> bool:
     """Connect to Ray; returns True when this call started it (so the sweep shuts it down)."""
     import ray
@@ -615,6 +713,64 @@ def _connect(address: str | None, num_cpus: int | None) -> bool:
     else:  # "local": always a new Ray of our own, never a cluster some `ray start` left on this machine
         ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
     return True
+
+
+def _run_tuner(experiment: Experiment, plan: SweepPlan, store: ResultStore, trial_fn: TrialFn | None,
+               tracking: Tracking, progress: bool, console: Any, started_ray: bool,
+               ray_record: Path | None) -> tuple["SweepProgress", bool, int]:
+    """Run the plan's trials on one Tuner; returns the progress record, whether it was interrupted
+    and how many trials never ran. Ray is shut down (if this sweep started it) on every path."""
+    import ray
+    from ray import tune
+
+    record = None
+    bar = SweepProgress(plan.total, plan.skipped, console=console, enabled=progress)
+    try:
+        request, capacity = check_resources(experiment.cpu, experiment.gpu)
+        console.print(f"sweep {experiment.name}: {plan.remaining} trials to run ({plan.skipped} already in the store), "
+                      f"{capacity} at a time, each on cpu={request['cpu']:g} gpu={request['gpu']:g}; "
+                      f"results under {store.root}")
+        record = tracking.start_sweep(experiment, store.root)
+        searcher = _make_searcher(plan, store, record)
+        trainable = tune.with_resources(
+            tune.with_parameters(_trainable, trial_fn=trial_fn, results_root=store.root, tracking=tracking),
+            {"cpu": request["cpu"], "gpu": request["gpu"]},
+        )
+        storage = store.root + "/_tune" if "://" in store.root else os.path.join(store.root, "_tune")
+        if "://" not in storage:
+            os.makedirs(storage, exist_ok=True)
+        name = f"{experiment.name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1, max_concurrent_trials=capacity,
+                                        reuse_actors=True, trial_dirname_creator=_trial_dirname),
+            run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0,
+                                      callbacks=[_progress_callback(bar)],
+                                      failure_config=tune.FailureConfig(max_failures=0)),
+        )
+        interrupted = False
+        quiet = [logging.getLogger(n) for n in ("ray.tune", "ray.air", "ray.train")]
+        levels = [logger.level for logger in quiet]
+        for logger in quiet:  # failures are reported as rows and progress lines, not tracebacks
+            logger.setLevel(logging.CRITICAL)
+        with bar:
+            try:
+                tuner.fit()
+            except KeyboardInterrupt:
+                interrupted = True
+            finally:
+                for logger, level in zip(quiet, levels):
+                    logger.setLevel(level)
+        searcher.interrupted = interrupted
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if started_ray:
+            ray.shutdown()
+            release_ray_processes(ray_record)
+    missing = make_plan(experiment, store.root, store, count_failed=True).remaining  # never ran (failed ones have rows)
+    tracking.end_sweep(record, "KILLED" if interrupted else "FAILED" if bar.failed or missing else "FINISHED")
+    return bar, interrupted, missing
 
 
 def run_sweep(experiment: Experiment | str | Path, *, results: str | None = None, address: str | None = None,
@@ -659,72 +815,30 @@ def run_sweep(experiment: Experiment | str | Path, *, results: str | None = None
     # Ctrl-C: a plain KeyboardInterrupt out of fit() (Tune's own handler would swallow it and print
     # a Tuner.restore hint that does not apply: mmgc resumes from the results store)
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
-    started_ray = _connect(address, num_cpus)
-    import ray
-    from ray import tune
+    for note in tracking.recover(experiment, store.root):  # what a killed predecessor left behind
+        console.print(f"note: {note}")
+    orphans = stop_orphaned_ray()
+    if orphans:
+        console.print(f"note: stopped {len(orphans)} Ray processes a killed sweep on this machine had left running "
+                      f"(pids {', '.join(map(str, orphans[:8]))}{', ...' if len(orphans) > 8 else ''})")
+    with interrupts_raise():  # restores the handlers from before ray.init, which replaces SIGTERM's
+        started_ray = _connect(address, num_cpus)
+        ray_record = record_ray_processes() if started_ray else None
+        with interrupts_raise():  # Ctrl-C, SIGINT and SIGTERM: the same clean stop
+            bar, interrupted, missing = _run_tuner(experiment, plan, store, trial_fn, tracking, progress, console,
+                                                   started_ray, ray_record)
 
-    try:
-        request, capacity = check_resources(experiment.cpu, experiment.gpu)
-        console.print(f"sweep {experiment.name}: {plan.remaining} trials to run ({plan.skipped} already in the store), "
-                      f"{capacity} at a time, each on cpu={request['cpu']:g} gpu={request['gpu']:g}; "
-                      f"results under {store.root}")
-        record = tracking.start_sweep(experiment, store.root)
-        bar = SweepProgress(plan.total, plan.skipped, console=console, enabled=progress)
-        searcher = _make_searcher(plan, store, record)
-        trainable = tune.with_resources(
-            tune.with_parameters(_trainable, trial_fn=trial_fn, results_root=store.root, tracking=tracking),
-            {"cpu": request["cpu"], "gpu": request["gpu"]},
-        )
-        storage = store.root + "/_tune" if "://" in store.root else os.path.join(store.root, "_tune")
-        if "://" not in storage:
-            os.makedirs(storage, exist_ok=True)
-        name = f"{experiment.name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1, max_concurrent_trials=capacity,
-                                        reuse_actors=True, trial_dirname_creator=_trial_dirname),
-            run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0,
-                                      callbacks=[_progress_callback(bar)],
-                                      failure_config=tune.FailureConfig(max_failures=0)),
-        )
-        interrupted = False
-        status = "FINISHED"
-        quiet = [logging.getLogger(n) for n in ("ray.tune", "ray.air", "ray.train")]
-        levels = [logger.level for logger in quiet]
-        for logger in quiet:  # failures are reported as rows and progress lines, not tracebacks
-            logger.setLevel(logging.CRITICAL)
-        with bar:
-            try:
-                tuner.fit()
-            except KeyboardInterrupt:
-                interrupted = True
-            finally:
-                for logger, level in zip(quiet, levels):
-                    logger.setLevel(level)
-        searcher.interrupted = interrupted
-        after = make_plan(experiment, store.root, store, count_failed=True)
-        missing = after.remaining  # never ran (a trial that ran and failed has its failed rows)
-        if interrupted:
-            status = "KILLED"
-        elif bar.failed or missing:
-            status = "FAILED"
-        tracking.end_sweep(record, status)
-    except KeyboardInterrupt:
-        after = make_plan(experiment, store.root, store, count_failed=True)
-        bar = locals().get("bar") or SweepProgress(plan.total, plan.skipped, console, enabled=False)
-        interrupted, missing = True, after.remaining
-    finally:
-        if started_ray:
-            ray.shutdown()
     try:  # one file per folder instead of one per trial: the leaderboard stays fast
         store.compact(experiment.name)
     except Exception as exc:  # never fatal: the trial files are intact
         console.print(f"note: could not compact {store.root}: {error_text(exc)}")
+    if interrupted:
+        take_unreported()  # reported below, with the command that resumes
     report = SweepReport(experiment.name, store.root, plan.total, plan.skipped, bar.ok + bar.failed, bar.ok,
                          bar.failed, missing, interrupted, time.perf_counter() - t0)
     if not report.complete:
         hint = resume_hint or "run the same `mmgc sweep` command again"
         why = "interrupted" if interrupted else "incomplete"
         console.print(f"sweep {experiment.name} {why}: {report.missing} of {report.total} trials still to run "
-                      f"(finished ones are kept in {store.root}). To resume: {hint}")
+                      f"(finished ones are kept in {store.root}). To resume: {hint}", soft_wrap=True)  # copyable
     return report

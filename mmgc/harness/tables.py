@@ -10,7 +10,8 @@ How rows are selected (the same rules for every table and figure):
   ``tune_configs`` file, e.g. ``table2_main`` then ``table2_main_synthetic``: the first one with rows
   is used); ``--experiment E`` (repeatable) replaces them.
 - **Phase and status**: reported numbers use ``phase = 'final'`` rows with ``status = 'ok'`` only
-  (the search rows of Optuna are for selection, never reported).
+  (the search rows of Optuna are for selection, never reported), and only validation-selected ones
+  (``selection`` ``val`` or absent; test-selected rows are never ranked with them).
 - **Method column**: the label comes from ``method`` and, for SR-GM, from ``method_config`` (JSON):
   ``decouple = false`` -> ``SR-GM w/o D``, ``lambda = 0`` too -> ``SR-GM w/o D+R``, ``lambda = 0``
   with decoupling -> ``SR-GM w/o R``; other methods use their display name (`METHOD_NAMES`).
@@ -189,15 +190,86 @@ class Stat:
                    statistics.fmean(vals) if vals else None, hashes.pop() if len(hashes) == 1 else None)
 
 
-def best_config_stat(rows: Sequence[Mapping[str, Any]]) -> Stat | None:
-    """The stat of the config with the best mean validation metric among ``rows`` (one label, one cell)."""
+def best_config_rows(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The rows of the config with the best mean validation metric among ``rows`` (one label, one cell)."""
     by_config: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
     for r in rows:
         by_config[r.get("config_hash")].append(r)
-    stats = [s for s in (Stat.of(group) for group in by_config.values()) if s is not None]
-    if not stats:
+    scored = [(s, group) for group in by_config.values() if (s := Stat.of(group)) is not None]
+    if not scored:
+        return []
+    return max(scored, key=lambda sg: (sg[0].val_mean if sg[0].val_mean is not None else -math.inf))[1]
+
+
+def best_config_stat(rows: Sequence[Mapping[str, Any]]) -> Stat | None:
+    """The stat of the config with the best mean validation metric among ``rows`` (one label, one cell)."""
+    return Stat.of(best_config_rows(rows))
+
+
+# A difference is "within noise" unless a two-sided paired t-test over the condensation seeds both
+# sides share rejects "no difference" at this level.
+NOISE_ALPHA = 0.05
+NOISE_NOTE = ("≈ = within noise: a two-sided paired t-test over the condensation seeds both sides share (each "
+              "seed: the mean over its evaluation seeds; on the original graph, the evaluation seeds) gives "
+              f"p ≥ {NOISE_ALPHA:g}, or fewer than 2 seeds are shared; p is that test's.")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Paired comparison of two cells, ``a - b``, over the condensation seeds both have.
+
+    The unit is the condensation seed: each seed's rows (its evaluation seeds) are averaged first,
+    because evaluation seeds retrain on the same condensed graph and are not independent replicates
+    (rows of the original graph, which has no condensation seed, pair on the evaluation seed).
+    A paired t-test rather than a bootstrap interval or the Wilcoxon signed-rank test: sweeps have 2-5
+    seeds, where a bootstrap interval under-covers and Wilcoxon cannot reach p < 0.05 at all."""
+
+    diff: float          # mean paired difference, in metric units
+    p: float | None      # two-sided p-value; None when fewer than 2 seeds are shared
+    pairs: int
+
+    @property
+    def within_noise(self) -> bool:
+        return self.p is None or self.p >= NOISE_ALPHA
+
+    def render(self, fmt: str) -> str:
+        if fmt == "csv":
+            return ""
+        approx = "≈" if fmt != "latex" else "$\\approx$"
+        if self.p is None:
+            return f" {approx} ({self.pairs} seed{'s' * (self.pairs != 1)})"
+        p = "p<0.001" if self.p < 0.001 else f"p={self.p:.2g}"
+        if fmt == "latex":
+            p = f"${p}$"
+        return f" {approx + ' ' if self.within_noise else ''}({p})"
+
+
+def compare(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, Any]],
+            column: str = "test_metric") -> Comparison | None:
+    """`Comparison` of ``rows_a`` minus ``rows_b`` (the rows of one selected config each); None if either is empty."""
+    # the replicate: the condensation seed; rows of the original graph (no condensation) pair on the evaluation seed
+    unit = "condense_seed" if any(r.get("condense_seed") is not None for r in (*rows_a, *rows_b)) else "eval_seed"
+
+    def per_seed(rows):
+        by_seed: dict[Any, list[float]] = defaultdict(list)
+        for r in rows:
+            if r.get(column) is not None and math.isfinite(float(r[column])):
+                by_seed[r.get(unit)].append(float(r[column]))
+        return {seed: statistics.fmean(v) for seed, v in by_seed.items()}
+
+    a, b = per_seed(rows_a), per_seed(rows_b)
+    if not a or not b:
         return None
-    return max(stats, key=lambda s: (s.val_mean if s.val_mean is not None else -math.inf))
+    shared = sorted(set(a) & set(b), key=str)
+    diffs = [a[s] - b[s] for s in shared]
+    if len(diffs) < 2:
+        return Comparison(statistics.fmean(a.values()) - statistics.fmean(b.values()), None, len(diffs))
+    if max(diffs) - min(diffs) <= 1e-12:  # no spread: the t statistic is 0/0 or infinite
+        return Comparison(diffs[0], 1.0 if abs(diffs[0]) <= 1e-12 else 0.0, len(diffs))
+    from scipy import stats
+
+    return Comparison(statistics.fmean(diffs), float(stats.ttest_rel([a[s] for s in shared],
+                                                                       [b[s] for s in shared]).pvalue), len(diffs))
 
 
 def rank_marks(values: Mapping[str, float | None]) -> dict[str, str]:
@@ -224,8 +296,13 @@ class Cell:
     text: str | None = None
     mark: str | None = None  # 'best' | 'second'
     missing: bool = False
+    test: Comparison | None = None  # the paired test behind a Δ or a 'best' mark
 
     def render(self, fmt: str) -> str:
+        return self.render_value(fmt) + (self.test.render(fmt) if self.test is not None else "")
+
+    def render_value(self, fmt: str) -> str:
+        """The cell without the mark of its paired test."""
         if self.text is not None:
             return self.text
         if self.stat is not None:
@@ -336,7 +413,11 @@ class Results:
 def load_results(results_root: str, experiments: Sequence[str], mlflow_uri: str | None = None,
                  phase: str = "final") -> Results:
     """The ``phase`` rows with status ok of every experiment in ``experiments`` (read through the
-    store's DuckDB view, pruned to each experiment's folder); each row gets its derived ``label``."""
+    store's DuckDB view, pruned to each experiment's folder); each row gets its derived ``label``.
+
+    Rows whose protocol selects on test (``selection = 'test'``) are left out: every table ranks and
+    compares, and test-selected numbers are never ranked with validation-selected ones (the
+    leaderboard and the report show them, marked)."""
     from mmgc.harness.store import ResultStore
 
     store = ResultStore(results_root)
@@ -346,7 +427,8 @@ def load_results(results_root: str, experiments: Sequence[str], mlflow_uri: str 
     found: list[dict[str, Any]] = []
     used: list[str] = []
     for experiment in experiments:
-        cursor = store.connect(experiment).execute(f"SELECT {cols} FROM results WHERE experiment = ? AND phase = ? AND status = 'ok'",
+        cursor = store.connect(experiment).execute(f"SELECT {cols} FROM results WHERE experiment = ? AND phase = ? AND status = 'ok' "
+                                                   "AND coalesce(selection, 'val') = 'val'",
                              [experiment, phase])
         names = [d[0] for d in cursor.description]
         rows = [dict(zip(names, r)) for r in cursor.fetchall()]
@@ -393,7 +475,7 @@ def main_table(res: Results, name: str, title: str, alignment: str, arch: str = 
     labels_found = {r["label"] for r in rows}
     extra = sorted(l for l in labels_found if l not in MAIN_COLUMNS and not l.startswith("SR-GM"))
     columns = [c for c in MAIN_COLUMNS if c != PROPOSED] + extra + [PROPOSED]
-    table = Table(name, title, ["Dataset", "Ratio (r)", *columns, "Δ (%)", "Original"], experiments=res.experiments,
+    table = Table(name, title, ["Dataset", "Ratio (r)", *columns, "Δ (points)", "Original"], experiments=res.experiments,
                   fill_down=(0, len(columns) + 3), stat_columns=tuple(range(2, len(columns) + 2)) + (len(columns) + 3,))
     cells: dict[tuple[str, float], dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
@@ -403,13 +485,20 @@ def main_table(res: Results, name: str, title: str, alignment: str, arch: str = 
         ratios = sorted({ratio for g, ratio in cells if g == group}, key=_sort_key_ratio)
         original = _original_stat(res, group, alignment, arch)
         for i, ratio in enumerate(ratios):
-            stats = {c: best_config_stat(cells[(group, ratio)].get(c, [])) for c in columns}
+            selected = {c: best_config_rows(cells[(group, ratio)].get(c, [])) for c in columns}
+            stats = {c: Stat.of(selected[c]) for c in columns}
             marks = rank_marks({c: (s.mean if s else None) for c, s in stats.items()})
+            tests = best_tests(stats, selected, marks)
             line = [Cell(text=group if i == 0 else ""), Cell(text=format_ratio(ratio))]
-            line += [Cell(stat=stats[c], mark=marks.get(c)) for c in columns]
-            others = [s.mean for c, s in stats.items() if c != PROPOSED and s is not None]
+            line += [Cell(stat=stats[c], mark=marks.get(c), test=tests.get(c)) for c in columns]
+            others = {c: s.mean for c, s in stats.items() if c != PROPOSED and s is not None}
             proposed = stats.get(PROPOSED)
-            line.append(Cell(delta=(proposed.mean - max(others)) * 100) if proposed and others else Cell())
+            if proposed and others:
+                rival = max(others, key=others.get)
+                line.append(Cell(delta=(proposed.mean - others[rival]) * 100,
+                                 test=compare(selected[PROPOSED], selected[rival])))
+            else:
+                line.append(Cell())
             line.append(Cell(stat=original) if i == 0 else Cell(text=""))
             table.rows.append(line)
     metric = sorted({r["metric"] for r in rows if r.get("metric")})
@@ -417,7 +506,22 @@ def main_table(res: Results, name: str, title: str, alignment: str, arch: str = 
                        f"condensed graph, mean ± std over condensation x evaluation seeds; best **bold**, second "
                        f"<u>underlined</u>; Δ = SR-GM minus the best other method (points); "
                        f"experiment(s): {', '.join(res.experiments) or 'none found'}.")
+    table.notes.append(NOISE_NOTE + " On a best value: best vs second; on Δ: SR-GM vs the best other method.")
     return table
+
+
+def best_tests(stats: Mapping[str, Stat | None], selected: Mapping[str, Sequence[Mapping[str, Any]]],
+               marks: Mapping[str, str]) -> dict[str, Comparison]:
+    """The paired test of each 'best' cell against the best of the rest (the runner-up)."""
+    out: dict[str, Comparison] = {}
+    for key in (k for k, m in marks.items() if m == "best"):
+        rest = {k: s.mean for k, s in stats.items() if s is not None and k != key}
+        if rest:
+            runner_up = max(rest, key=rest.get)
+            test = compare(selected[key], selected[runner_up])
+            if test is not None:
+                out[key] = test
+    return out
 
 
 # ---------------------------------------------------------------------------------------- table 3
@@ -473,19 +577,23 @@ def backbone_table(res: Results, methods: Sequence[str] = ("SR-GM", "GCond")) ->
     previous = None
     for key in sorted(cells, key=lambda k: (k[0], arch_rank.get(k[1], 99), str(k[1]), _sort_key_ratio(k[2]))):
         group, backbone, ratio = key
-        stats = {m: best_config_stat(cells[key].get(m, [])) for m in methods}
+        selected = {m: best_config_rows(cells[key].get(m, [])) for m in methods}
+        stats = {m: Stat.of(selected[m]) for m in methods}
         marks = rank_marks({m: (s.mean if s else None) for m, s in stats.items()})
+        tests = best_tests(stats, selected, marks)
         first = (group, backbone) != previous
         previous = (group, backbone)
         original = best_config_stat([r for r in rows if r["method"] == "original" and dataset_group(r) == group
                                      and r["arch"] == backbone])
         line = ([Cell(text=group if first else "")] if len(groups) > 1 else [])
         line += [Cell(text=ARCH_NAMES.get(backbone, backbone) if first else ""), Cell(text=format_ratio(ratio))]
-        line += [Cell(stat=stats[m], mark=marks.get(m) if marks.get(m) == "best" else None) for m in methods]
+        line += [Cell(stat=stats[m], mark=marks.get(m) if marks.get(m) == "best" else None, test=tests.get(m))
+                 for m in methods]
         line.append(Cell(stat=original) if first else Cell(text=""))
         table.rows.append(line)
     table.notes.append("Rows with condense_arch = arch; Original trains the same backbone on the full graph; best "
                        f"**bold**; experiment(s): {', '.join(res.experiments) or 'none found'}.")
+    table.notes.append(NOISE_NOTE + " On a best value: best vs the other method.")
     return table
 
 
@@ -500,7 +608,8 @@ def ablation_table(res: Results, arch: str = "gcn") -> Table:
         cells[(dataset_group(r), r["ratio"])][(r["label"], alignment_of(r))].append(r)
     for key in sorted(cells, key=lambda k: (k[0], _sort_key_ratio(k[1]))):
         group, ratio = key
-        stats = {(l, a): best_config_stat(cells[key].get((l, a), [])) for l in ABLATION_ROWS for a in ALIGNMENTS}
+        selected = {(l, a): best_config_rows(cells[key].get((l, a), [])) for l in ABLATION_ROWS for a in ALIGNMENTS}
+        stats = {k: Stat.of(v) for k, v in selected.items()}
         for i, label in enumerate(ABLATION_ROWS):
             line = [Cell(text=group if i == 0 else ""), Cell(text=format_ratio(ratio) if i == 0 else ""),
                     Cell(text=ABLATION_LABELS[label])]
@@ -514,10 +623,12 @@ def ablation_table(res: Results, arch: str = "gcn") -> Table:
                     line.append(Cell())
                 else:
                     delta = (upper.mean - lower.mean) * 100
-                    line.append(Cell(text=f"Δ{i}: {delta:+.2f}"))
+                    line.append(Cell(text=f"Δ{i}: {delta:+.2f}",
+                                     test=compare(selected[(ABLATION_ROWS[i - 1], a)], selected[(label, a)])))
             table.rows.append(line)
     table.notes.append("Δ1 = SR-GM − (SR-GM w/o D); Δ2 = (SR-GM w/o D) − (SR-GM w/o D+R), in points of the means; "
                        f"experiment(s): {', '.join(res.experiments) or 'none found'}.")
+    table.notes.append(NOISE_NOTE)
     return table
 
 
@@ -601,14 +712,27 @@ def _plt():
 
 
 def _empty_figure(path: Path, title: str, message: str) -> Path:
+    import textwrap
+
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.axis("off")
-    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
-    ax.set_title(title)
-    fig.savefig(path, dpi=110)
+    ax.text(0.5, 0.5, textwrap.fill(message, 70), ha="center", va="center", fontsize=9)
+    ax.set_title(textwrap.fill(title, 60), fontsize=10)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def _save(fig, path: Path) -> None:
+    """Save with the bounding box grown to hold legends and titles placed outside the axes."""
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    _plt().close(fig)
+
+
+def _na_mark(ax, x: float) -> None:
+    """An ``n/a`` label for a missing bar, inside the axes just above the baseline (clear of the tick labels)."""
+    ax.text(x, 0.03, "n/a", ha="center", va="bottom", fontsize=7, color="0.35", transform=ax.get_xaxis_transform())
 
 
 def _grid(count: int, width: float = 4.8, height: float = 3.6):
@@ -650,6 +774,8 @@ def figure2(res: Results, path: Path, arch: str = "gcn", methods: Sequence[str] 
     if not groups:
         _empty_figure(path, title, f"no final rows of {', '.join(methods)} in {res.experiments or 'the store'}")
         return Figure("Figure 2", path, 0, 0, ["no rows"])
+    from matplotlib.ticker import MaxNLocator
+
     plt, fig, axes = _grid(len(groups))
     drawn = 0
     notes = []
@@ -695,11 +821,13 @@ def figure2(res: Results, path: Path, arch: str = "gcn", methods: Sequence[str] 
         ax.set_ylabel(f"{' / '.join(sorted(sources)) or 'test'} {metric}")
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-    fig.suptitle(title + " (mean ± std; ★ = peak)", fontsize=10)
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=1, frameon=False)
+        else:
+            ax.text(0.5, 0.5, "no checkpoint history recorded", ha="center", va="center", transform=ax.transAxes)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+    fig.suptitle(title + " (line: mean; band: ± std over runs, where there are several; ★ = peak)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
     return Figure("Figure 2", path, len(groups), drawn, notes)
 
 
@@ -722,25 +850,27 @@ def figure3(res: Results, path: Path, arch: str = "gcn", methods: Sequence[str] 
                 stat = best_config_stat([r for r in rows if dataset_group(r) == group and r["ratio"] == ratio
                                          and r["label"] == label and features_of(r) == feat])
                 if stat is None:
-                    ax.text(i + (j - (len(methods) - 1) / 2) * width, 0, "n/a", ha="center", va="bottom", fontsize=7)
+                    _na_mark(ax, i + (j - (len(methods) - 1) / 2) * width)
                     continue
                 xs.append(i + (j - (len(methods) - 1) / 2) * width)
                 means.append(stat.mean * 100)
                 stds.append(stat.std * 100)
             if xs:
-                container = ax.bar(xs, means, width, yerr=stds, capsize=3, label=label)
-                ax.bar_label(container, fmt="%.1f", fontsize=7, label_type="center", color="white")
+                ax.bar(xs, means, width, yerr=stds, capsize=3, label=label)
+                for x, mean, std in zip(xs, means, stds):  # above the whisker, clear of it
+                    ax.text(x, mean + std, f"{mean:.1f}", ha="center", va="bottom", fontsize=7)
                 bars += len(xs)
         ax.set_xticks(range(len(FEATURES)), ["text only", "image only", "fused"])
+        ax.set_xlim(-0.5, len(FEATURES) - 0.5)  # every feature's slot, drawn or n/a
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.1)  # room for the labels above the whiskers
         ax.set_xlabel("input features")
         ax.set_ylabel(_metric_name(rows))
         ax.set_title(f"{group}, r = {format_ratio(ratio)}", fontsize=10)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(title + " (mean ± std)", fontsize=10)
+    fig.suptitle(title + " (bar: mean; whisker: ± std; n/a: not run)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
     return Figure("Figure 3", path, len(panels), bars)
 
 
@@ -771,23 +901,40 @@ def figure4(res: Results, path: Path, arch: str = "gcn") -> Figure:
         import numpy as np
 
         data = np.ma.masked_invalid(np.array(grid, dtype=float))
-        image = ax.imshow(data, cmap="Blues", aspect="auto", origin="lower")
+        vmin, vmax = _colour_range(data.compressed())
+        image = ax.imshow(data, cmap="Blues", aspect="auto", origin="lower", vmin=vmin, vmax=vmax)
         for i in range(len(lambdas)):
             for j in range(len(ratios)):
-                text = "n/a" if math.isnan(grid[i][j]) else f"{grid[i][j]:.1f}"
-                ax.text(j, i, text, ha="center", va="center", fontsize=8,
-                        color="white" if not math.isnan(grid[i][j]) and grid[i][j] > np.nanmean(data.filled(np.nan)) else "black")
+                value = grid[i][j]
+                dark = not math.isnan(value) and (value - vmin) / (vmax - vmin) > 0.6
+                ax.text(j, i, "n/a" if math.isnan(value) else f"{value:.1f}", ha="center", va="center", fontsize=8,
+                        color="white" if dark else "black")
         ax.set_xticks(range(len(ratios)), [format_ratio(r) for r in ratios])
         ax.set_yticks(range(len(lambdas)), [f"{l:g}" for l in lambdas])
         ax.set_xlabel("condensation ratio r")
         ax.set_ylabel("regularisation weight λ")
         ax.set_title(group + ("" if alignment == "aligned" else " (unaligned)"), fontsize=10)
         fig.colorbar(image, ax=ax, label=_metric_name(sel))
-    fig.suptitle(title + " (darker = higher)", fontsize=10)
+    fig.suptitle(title + f" (darker = higher; the colour scale spans at least {FIG4_MIN_SPAN:g} points)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
     return Figure("Figure 4", path, len(groups), filled)
+
+
+# Figure 4's colour scale spans at least this many points, so that a gap within seed noise does not
+# show as white against navy.
+FIG4_MIN_SPAN = 5.0
+
+
+def _colour_range(values) -> tuple[float, float]:
+    """``(vmin, vmax)`` of a heat map: the values' range, widened about its middle to `FIG4_MIN_SPAN`."""
+    if len(values) == 0:
+        return 0.0, 1.0
+    low, high = float(min(values)), float(max(values))
+    if high - low < FIG4_MIN_SPAN:
+        middle = (low + high) / 2
+        low, high = middle - FIG4_MIN_SPAN / 2, middle + FIG4_MIN_SPAN / 2
+    return low, high
 
 
 def figure5_gaps(res: Results, arch: str = "gcn") -> dict[str, dict[str, float]]:
@@ -835,10 +982,12 @@ def figure5(res: Results, path: Path, arch: str = "gcn") -> Figure:
             bars += len(xs)
         for i, l in enumerate(labels):
             if alignment not in gaps[l]:
-                ax.text(i + (k - 0.5) * width, 0, "n/a", ha="center", va="bottom", fontsize=7)
+                _na_mark(ax, i + (k - 0.5) * width)
     ax.axhline(0, color="black", linewidth=0.8)
     values = [v for g in gaps.values() for v in g.values()]
-    ax.set_ylim(min(0.0, min(values) * 1.2), max(0.0, max(values)) * 1.25 + 1e-9)
+    low, high = min(0.0, *values), max(0.0, *values)
+    pad = 0.15 * (high - low or 1.0)  # room for the bar labels on either side of the bars
+    ax.set_ylim(low - pad, high + pad)
     ax.set_xticks(range(len(labels)), labels)
     ax.set_xlabel("method")
     ax.set_ylabel("Original − method, test metric (points)")
@@ -846,8 +995,7 @@ def figure5(res: Results, path: Path, arch: str = "gcn") -> Figure:
     ax.legend(title="features", loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
     return Figure("Figure 5", path, 1, bars)
 
 
@@ -877,34 +1025,41 @@ def figure1b(res: Results, path: Path, arch: str = "gcn",
             color = f"C{methods.index(label)}"
             if conflict:
                 steps, mean, _ = mean_curve(conflict)
-                ax_c.plot(steps, mean, label=f"{label} ({len(conflict)} run{'s' * (len(conflict) > 1)})", color=color)
+                ax_c.plot(steps, mean, label=f"{label} ({len(conflict)} run{'s' * (len(conflict) > 1)})", color=color,
+                          marker=FIG1B_MARKERS[methods.index(label) % len(FIG1B_MARKERS)], markersize=4)
                 drawn += 1
             for k in energy_keys:
                 steps, mean, _ = mean_curve([s[k] for s in curves if k in s])
-                ax_e.plot(steps, mean, label=f"{label}: {DIRICHLET_KEYS[k]}", linestyle="-" if k == energy_keys[0] else "--",
-                          color=color)
+                first = k == energy_keys[0]
+                # the dashed curve is drawn over the solid one, thinner, with hollow markers: where the two
+                # energies coincide (no decoupling) both stay visible
+                ax_e.plot(steps, mean, label=f"{label}: {DIRICHLET_KEYS[k]}", color=color,
+                          linestyle="-" if first else "--", linewidth=2.2 if first else 1.2, zorder=2 if first else 3,
+                          marker="o" if first else "s", markersize=4, markerfacecolor=color if first else "none")
                 drawn += 1
             if not conflict and not energy_keys:
                 notes.append(f"{group} {label}: no diagnostics in its history")
         where = group + ("" if alignment == "aligned" else " (unaligned)") + f", r = {format_ratio(ratio)}"
         ax_c.set_title(f"{where}: conflicting nodes", fontsize=10)
         ax_c.set_xlabel("condensation epoch")
-        ax_c.set_ylabel("fraction of synthetic nodes with conflict")
+        ax_c.set_ylabel("conflicting nodes (fraction)")
         ax_e.set_title(f"{where}: Dirichlet energy", fontsize=10)
         ax_e.set_xlabel("condensation epoch")
-        ax_e.set_ylabel("tr(GᵀLG) of the feature gradients (log)")
+        ax_e.set_ylabel("tr(GᵀLG) of the gradients, log scale")
         ax_e.set_yscale("log")
         for ax in (ax_c, ax_e):
             ax.grid(alpha=0.3)
             if ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=7)
+                ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
             else:
                 ax.text(0.5, 0.5, "no diagnostics recorded", ha="center", va="center", transform=ax.transAxes)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Figure("Figure 1b", path, len(groups), drawn, notes)
+    _save(fig, path)
+    return Figure("Figure 1b", path, 2 * len(groups), drawn, notes)
+
+
+FIG1B_MARKERS = ("o", "s", "^", "D", "v", "P")
 
 
 # ---------------------------------------------------------------------------------------- registry

@@ -50,6 +50,8 @@ EXPERIMENT_FILE_DIR = "experiment"
 TAG_KIND = "mmgc.kind"            # 'sweep' (parent) or 'trial' (child)
 TAG_PARENT = "mlflow.parentRunId"  # MLflow's own parent tag: the UI nests children under it
 HISTORY_PREFIX = "condense/"       # per-epoch metrics of condensation: condense/<history key>
+TAG_DRIVER_HOST = "mmgc.driver_host"  # the sweep driver's machine and process (to tell a killed one)
+TAG_DRIVER_PID = "mmgc.driver_pid"
 
 T = TypeVar("T")
 
@@ -209,7 +211,8 @@ def start_sweep_run(uri: str | None, experiment: str, *, experiment_file: str | 
         return None
     experiment_id = init_store(uri, experiment)
     c = client(uri)
-    all_tags = {TAG_KIND: "sweep", "mmgc.version": package_version(), "mmgc.git_commit": git_commit() or "unknown"}
+    all_tags = {TAG_KIND: "sweep", "mmgc.version": package_version(), "mmgc.git_commit": git_commit() or "unknown",
+                TAG_DRIVER_HOST: socket.gethostname(), TAG_DRIVER_PID: str(os.getpid())}
     all_tags.update({f"machine.{k}": v for k, v in machine_info().items()})
     if experiment_file is not None:
         all_tags["mmgc.experiment_file"] = str(Path(experiment_file).resolve())
@@ -232,6 +235,58 @@ def end_sweep_run(tracking: SweepTracking | None, status: str = "FINISHED",
     if metrics:
         _log_metrics(c, tracking.parent_run_id, [(k, v, 0) for k, v in metrics.items()])
     _retry(lambda: c.set_terminated(tracking.parent_run_id, status=status))
+
+
+def _driver_alive(pid: int, started_ms: int) -> bool:
+    """Whether process ``pid`` on this machine is alive and older than a run that started at ``started_ms``
+    (a younger process with the same pid is another program)."""
+    try:
+        import psutil
+
+        return psutil.Process(pid).create_time() * 1000 <= started_ms + 1000
+    except ImportError:
+        try:
+            os.kill(pid, 0)
+            return True
+        except OSError:
+            return False
+    except Exception:  # psutil.NoSuchProcess, AccessDenied: not a driver we can see
+        return False
+
+
+def close_orphaned_runs(uri: str | None, experiment: str) -> list[str]:
+    """Close, as ``KILLED``, the runs of ``experiment`` that a sweep driver killed on this machine left
+    ``RUNNING``: its parent run (its driver process is gone) and their trial runs, plus trial runs still
+    ``RUNNING`` under a parent that has ended. Returns the ids closed. Runs of drivers on other
+    machines, or still alive, are left alone."""
+    if uri is None or (uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file()):
+        return []
+    c = client(uri)
+    found = _retry(lambda: c.get_experiment_by_name(experiment))
+    if found is None:
+        return []
+    running = _retry(lambda: c.search_runs([found.experiment_id], "attributes.status = 'RUNNING'", max_results=5000))
+    host = socket.gethostname()
+    dead_parents = set()
+    for run in running:
+        tags = run.data.tags
+        if tags.get(TAG_KIND) != "sweep" or tags.get(TAG_DRIVER_HOST) != host or not tags.get(TAG_DRIVER_PID, "").isdigit():
+            continue
+        if not _driver_alive(int(tags[TAG_DRIVER_PID]), run.info.start_time or 0):
+            dead_parents.add(run.info.run_id)
+    closed = []
+    for run in running:
+        parent = run.data.tags.get(TAG_PARENT)
+        ended_parent = False
+        if run.data.tags.get(TAG_KIND) == "trial" and parent and parent not in dead_parents:
+            try:
+                ended_parent = _retry(lambda: c.get_run(parent)).info.status != "RUNNING"
+            except Exception:  # the parent was deleted: the trial run is an orphan too
+                ended_parent = True
+        if run.info.run_id in dead_parents or parent in dead_parents or ended_parent:
+            _retry(lambda: c.set_terminated(run.info.run_id, status="KILLED"))
+            closed.append(run.info.run_id)
+    return closed
 
 
 # ---------------------------------------------------------------------------------------- history
@@ -303,7 +358,8 @@ def plot_curves(series: Mapping[str, Sequence[tuple[int, float]]], path: str | o
     keys = sorted(series)
     cols = min(3, len(keys))
     rows = math.ceil(len(keys) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.8 * rows), squeeze=False)
+    # constrained layout keeps the title above every panel (tight_layout let it run into a tall grid's top row)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.8 * rows), squeeze=False, layout="constrained")
     for ax, key in zip(axes.flat, keys):
         steps, values = zip(*series[key])
         ax.plot(steps, values, marker="o" if len(steps) < 30 else None, markersize=3)
@@ -316,7 +372,6 @@ def plot_curves(series: Mapping[str, Sequence[tuple[int, float]]], path: str | o
     for ax in list(axes.flat)[len(keys):]:
         ax.set_visible(False)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -559,6 +614,15 @@ class MlflowTracking(_hook_base()):
 
     def __init__(self, uri: str | None = None):
         self.uri = uri
+
+    def recover(self, experiment: Any, results_root: str) -> list[str]:
+        """Close the MLflow runs a killed earlier driver of this experiment left RUNNING (as KILLED)."""
+        uri = resolve_uri(results_root, self.uri or getattr(experiment, "mlflow_uri", None))
+        try:
+            closed = close_orphaned_runs(uri, experiment.name)
+        except Exception as exc:  # tracking never stops a sweep
+            return [f"MLflow: could not close the runs a killed sweep left running: {type(exc).__name__}: {exc}"]
+        return [f"closed {len(closed)} MLflow runs a killed sweep had left RUNNING (now KILLED)"] if closed else []
 
     def start_sweep(self, experiment: Any, results_root: str) -> dict[str, Any] | None:
         uri = resolve_uri(results_root, self.uri or getattr(experiment, "mlflow_uri", None))

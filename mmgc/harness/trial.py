@@ -104,6 +104,11 @@ class TrialSpec:
 class Tracking:
     """Where trials are tracked (MLflow, issue 7). The base class is the no-op default."""
 
+    def recover(self, experiment: Any, results_root: str) -> list[str]:
+        """Called by the sweep driver before `start_sweep`: tidy what a killed earlier driver left behind;
+        returns one line per thing done, for the driver to print."""
+        return []
+
     def start_sweep(self, experiment: Any, results_root: str) -> dict[str, Any] | None:
         """Called once by the sweep driver before any trial; returns the record put in ``spec.tracking``."""
         return None
@@ -363,13 +368,11 @@ def run_trial_detailed(spec: TrialSpec, tracking: Tracking | None = None, report
     condensed = None
     rows: list[dict[str, Any]] = []
     try:
-        import torch
-
         from mmgc.harness.experiment import ORIGINAL, full_config
         from mmgc.methods.base import config_hash
+        from mmgc.runtime import set_threads
 
-        if spec.threads:
-            torch.set_num_threads(max(1, int(spec.threads)))
+        set_threads(spec.threads or None)  # a sweep trial: its CPU allocation (resources.cpu)
         device = resolve_device(spec.device)
         config = full_config(spec.method, spec.config)
         # the driver's hash is the resume key; computed here when the trial runs on its own
@@ -440,9 +443,13 @@ def eval_settings(options: Mapping[str, Any]) -> tuple[Any, Any]:
 
 
 def _eval_callback(reporter: Any) -> Callable[[str, dict], None] | None:
-    """Evaluation progress (``epoch`` events) forwarded to the trial's reporter, step = epoch."""
+    """Evaluation progress forwarded to the trial's reporter: every event to its ``eval_event(event,
+    payload)`` when it has one (a progress display with the seeds' total), else ``epoch`` events as
+    ``report(epoch, metrics)``."""
     if reporter is None:
         return None
+    if callable(getattr(reporter, "eval_event", None)):
+        return reporter.eval_event
 
     def callback(event: str, payload: dict) -> None:
         if event == "epoch":

@@ -46,6 +46,14 @@ class NullReporter:
         return None
 
 
+def begin_stage(reporter: Any, stage: str, total: int | None) -> None:
+    """Tell ``reporter`` that a stage of ``total`` steps starts (the steps ``report`` then counts), so
+    a progress display can show a total and an ETA; reporters without a ``begin`` method ignore it."""
+    begin = getattr(reporter, "begin", None)
+    if begin is not None:
+        begin(stage, total)
+
+
 @dataclass
 class Context:
     """What a method may use besides the graph: device, seed, a reporter and a time budget (seconds;

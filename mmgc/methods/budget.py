@@ -4,6 +4,8 @@
 whole graph when transductive. Labels follow the distribution of the visible *train* labels with at
 least one node per class (GCond's scheme), allocated by largest remainder so that the per-class
 counts always add up to n (GCond's rounding can miss n or go non-positive at tiny ratios).
+``label_allocation=largest_takes_rest`` is GCond's and the SR-GM authors' own rule instead (every
+class floored, the largest takes what is left, which can give it several times its share).
 """
 
 from __future__ import annotations
@@ -50,17 +52,47 @@ def allocate_labels(train_labels: Tensor, n: int, num_classes: int) -> Tensor:
     return counts
 
 
+def allocate_labels_largest_takes_rest(train_labels: Tensor, n: int, num_classes: int) -> Tensor:
+    """Per-class counts as GCond's and the SR-GM authors' ``generate_labels_syn``: every class but the
+    largest gets ``max(floor(n * k_c / K), 1)`` (``k_c`` its train nodes, ``K`` all of them), the
+    largest gets the rest. Classes are ordered by train count, ties by first appearance in
+    ``train_labels`` (Python's stable sort of a ``Counter``)."""
+    freq = torch.bincount(train_labels, minlength=num_classes)
+    if int(freq.sum()) == 0:
+        raise InputError("budget: there are no labelled train nodes to allocate from")
+    first = torch.full((num_classes,), train_labels.numel(), dtype=torch.long)
+    first.scatter_reduce_(0, train_labels, torch.arange(train_labels.numel()), reduce="amin")
+    order = sorted(range(num_classes), key=lambda c: (int(freq[c]), int(first[c])))
+    total = int(freq.sum())
+    counts = torch.zeros(num_classes, dtype=torch.long)
+    for c in order[:-1]:
+        counts[c] = max(int(n * int(freq[c]) / total + 1e-9), 1)
+    counts[order[-1]] = n - int(counts.sum())
+    if int(counts[order[-1]]) < 1:
+        raise InputError(f"budget: {n} synthetic nodes leave the largest class none under label_allocation="
+                         f"largest_takes_rest (the others take {int(counts.sum())}); use a larger ratio")
+    return counts
+
+
+LABEL_ALLOCATIONS = {"largest_remainder": allocate_labels, "largest_takes_rest": allocate_labels_largest_takes_rest}
+"""Rules turning the train label distribution into per-class synthetic counts (``label_allocation``)."""
+
+
 def labels_from_counts(counts: Tensor) -> Tensor:
     """Synthetic labels in contiguous class blocks: ``[0]*c0 + [1]*c1 + ...``."""
     return torch.repeat_interleave(torch.arange(counts.numel()), counts)
 
 
-def plan_budget(graph: MultimodalGraph, ratio: float) -> tuple[MultimodalGraph, Tensor]:
-    """The visible graph and the per-class synthetic counts for ``ratio`` of its nodes."""
+def plan_budget(graph: MultimodalGraph, ratio: float, allocation: str = "largest_remainder"
+                ) -> tuple[MultimodalGraph, Tensor]:
+    """The visible graph and the per-class synthetic counts for ``ratio`` of its nodes
+    (``allocation``: a key of `LABEL_ALLOCATIONS`)."""
+    if allocation not in LABEL_ALLOCATIONS:
+        raise InputError(f"label_allocation: expected one of {list(LABEL_ALLOCATIONS)}, found {allocation!r}")
     visible = graph.visible_graph()
     train_labels = visible.y[visible.train_mask]
     n = synthetic_size(ratio, visible.num_nodes, graph.num_classes)
-    return visible, allocate_labels(train_labels, n, graph.num_classes)
+    return visible, LABEL_ALLOCATIONS[allocation](train_labels, n, graph.num_classes)
 
 
 def sample_per_class(visible: MultimodalGraph, counts: Tensor, generator: torch.Generator) -> Tensor:

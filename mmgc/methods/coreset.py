@@ -40,7 +40,7 @@ from torch import Tensor
 
 from mmgc.errors import InputError
 from mmgc.graph import CondensedGraph, MultimodalGraph
-from mmgc.methods.base import CondensationMethod, Context, config_dict, register_method
+from mmgc.methods.base import CondensationMethod, Context, begin_stage, config_dict, register_method
 from mmgc.methods.budget import plan_budget
 from mmgc.models.training import check_training_settings
 
@@ -207,6 +207,7 @@ def node_embeddings(graph: MultimodalGraph, config: EmbeddingConfig, seed: int, 
             reporter.report(epoch, {"embed_loss": metrics["loss"], "embed_val": metrics["val"]})
 
     adj = graph_adjacency(visible).to(device)
+    begin_stage(reporter, "embed", config.epochs)
     if full_batch:
         x = sparse_features_of(visible.x.to(device)) if sparse else visible.x.to(device)
         result = train_node_classifier(model, x, adj, visible.y[train_index].to(device), validate, train_config,

@@ -19,9 +19,11 @@ features evaluated without edges.)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal, Optional
 
+import torch
 from torch import Tensor
 
 from mmgc.errors import InputError
@@ -35,23 +37,37 @@ class GCondConfig(GradientMatchingConfig):
     """GCond's settings: the engine's (see `GradientMatchingConfig`) plus its structure generator.
 
     Attributes:
+        backbone: the matching backbone; SGC by default, as GCond's published Cora and Citeseer
+            commands (``--sgc=1``): with a GCN the generator can saturate into a complete graph whose
+            nodes average together (the README gives the measured figures).
         structure: ``pge`` (GCond) or ``none`` (GCond-X: no edges).
         lr_adj: Adam learning rate of the PGE.
         pge_hidden: PGE width (GCond: 128; 256 for its large graphs).
         pge_layers: PGE linear layers (GCond: 3).
         pge_chunk_pairs: ordered pairs per chunk of the PGE's pairwise layers (memory bound).
+        pge_init_weight: None (GCond: PyTorch's default initialisation, a dense start with edge
+            weights near 0.5) or a weight in (0, 1): the PGE's output bias starts at
+            ``logit(pge_init_weight)``, so the first synthetic graph has edges of about that weight.
+            Why: on the dense start a GCN backbone's normalised propagation averages all synthetic
+            nodes together, every node feeds the same input to each hidden unit, and a few inner
+            steps can kill every ReLU at once (``dead_backbone`` in the history; the README gives
+            the measured figures). A sparse start keeps the nodes apart.
     """
 
+    backbone: str = "sgc"
     structure: Literal["pge", "none"] = "pge"
     lr_adj: float = 1e-4
     pge_hidden: int = 128
     pge_layers: int = 3
     pge_chunk_pairs: int = 1 << 17
+    pge_init_weight: Optional[float] = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.lr_adj >= 0:
             raise InputError(f"lr_adj: expected a learning rate >= 0, found {self.lr_adj}")
+        if self.pge_init_weight is not None and not 0 < self.pge_init_weight < 1:
+            raise InputError(f"pge_init_weight: expected a weight in (0, 1) or none, found {self.pge_init_weight}")
         if self.pge_hidden < 1 or self.pge_layers < 2 or self.pge_chunk_pairs < 1:
             raise InputError(
                 f"pge: expected pge_hidden >= 1, pge_layers >= 2, pge_chunk_pairs >= 1; found "
@@ -73,7 +89,11 @@ class GCond(GradientMatchingMethod):
         cfg = self.config
         if cfg.structure == "none":
             return None
-        return PGE(x.shape[1], hidden=cfg.pge_hidden, layers=cfg.pge_layers, chunk_pairs=cfg.pge_chunk_pairs)
+        pge = PGE(x.shape[1], hidden=cfg.pge_hidden, layers=cfg.pge_layers, chunk_pairs=cfg.pge_chunk_pairs)
+        if cfg.pge_init_weight is not None:
+            with torch.no_grad():
+                pge.last.bias.fill_(math.log(cfg.pge_init_weight / (1 - cfg.pge_init_weight)))
+        return pge
 
     def structure_lr(self) -> float:
         return self.config.lr_adj

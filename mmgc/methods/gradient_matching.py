@@ -13,7 +13,8 @@ One engine, as GCond (Jin et al., ICLR 2022; official code ``gcond_agent_transdu
   for two layers; vectorised sampling without replacement; the model runs on the small sparse
   subgraph made of the sampled edges, undirected, so the cost does not grow with the graph), and
   the *synthetic* gradient of the cross-entropy on the class's synthetic block with
-  ``create_graph=True``; the step's loss is ``sum_c (n_c / max_c n_c) * D(g_syn_c, g_real_c)``.
+  ``create_graph=True``; the step's loss is ``sum_c (n_c / max_c n_c) * D(g_syn_c, g_real_c)``
+  (``class_weight=by_total``: ``n_c / n``, the SR-GM authors' weight).
 - **Distances** ``D``: ``ours`` (GCond's ``distance_wb``: for every parameter with two or more
   dimensions, one ``1 - cos`` per *output unit*, summed; with PyTorch's ``(out, in)`` weight layout
   the rows are already the output units, so nothing is transposed, unlike the official code whose
@@ -33,13 +34,19 @@ One engine, as GCond (Jin et al., ICLR 2022; official code ``gcond_agent_transdu
 - **Selection.** Every ``select_every`` epochs and at the last, a fresh evaluation backbone
   (``select_backbone``, protocol settings) is trained on the current synthetic graph with
   `mmgc.models.training.train_node_classifier` and scored on the *validation* nodes of the original
-  graph (`SplitScorer`); the best graph is returned. Test nodes are never read. The selection runs
+  graph (`SplitScorer`); the best graph is returned. Test nodes are never read (unless
+  ``select_split=test``, the SR-GM authors' flagged protocol). The selection runs
   under its own forked RNG stream, so how often it runs does not change the condensation trajectory.
 - **History.** Every epoch: the matching loss, each extra term, the inner loss, wall time, and
   diagnostics (conflict fraction and mean cosine between per-node modality gradients of the
   synthetic loss, Dirichlet energy of that gradient field before and after decoupling, intra-modal
   similarity of the synthetic features, adjacency statistics, per-term gradient norms) go to
-  ``ctx.reporter`` and into ``CondensedGraph.info["history"]``.
+  ``ctx.reporter`` and into ``CondensedGraph.info["history"]``. Diagnostics are taken at every outer
+  step of a diagnostic epoch (``diagnostic_steps``): the mean under each key, the first and last
+  step under ``<key>/first`` and ``<key>/last``. ``dead_backbone`` is the fraction of the epoch's
+  outer steps at which the backbone gave every synthetic node the same logits (its hidden units all
+  dead: ``G_S = 0``); any such epoch also raises a `RuntimeWarning` and counts in
+  ``info["dead_backbone_epochs"]``.
 - ``ctx.time_budget_s`` stops the epochs early (the best graph so far is kept); deterministic under
   ``ctx.seed`` on CPU; every tensor lives on ``ctx.device``.
 
@@ -63,6 +70,7 @@ from __future__ import annotations
 import math
 import resource
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Protocol
 
@@ -72,7 +80,7 @@ from torch import Tensor, nn
 
 from mmgc.errors import InputError
 from mmgc.graph import CondensedGraph, MultimodalGraph
-from mmgc.methods.base import CondensationMethod, Context, config_dict
+from mmgc.methods.base import CondensationMethod, Context, begin_stage, config_dict
 from mmgc.methods.budget import labels_from_counts, plan_budget, sample_per_class
 from mmgc.methods.modality_gradients import (
     intra_modal_similarity, laplacian_quadratic, modality_gradient_stats, pairable, project_conflicts,
@@ -114,15 +122,28 @@ class GradientMatchingConfig:
             (the evaluation protocol: GCN, 256 hidden, 600 epochs).
         select_dropout: its dropout; None = 0.5 transductive / 0 inductive (the protocol).
         select_eval_every: validate the checkpoint model every this many epochs.
+        select_split: the nodes a checkpoint is scored on: ``val`` (the protocol) or ``test`` (the
+            SR-GM authors' code, which saves the condensed graph of the best *test* score: a
+            flagged option; the rows of such a graph record ``selection=test``).
         select_threshold: drop synthetic edges below this weight before scoring; None = the
             protocol's 0.05 for graphs under 10,000 nodes, 0.01 otherwise.
         diagnostics_every: record the gradient diagnostics every this many epochs (0 = never).
+        diagnostic_steps: at which outer steps of a diagnostic epoch: ``all`` (the history holds the
+            mean over the epoch's steps under each key, and ``<key>/first``, ``<key>/last``: the
+            backbone is fresh at step 0, where the sign of a modality inner product is a coin flip,
+            and trained by the inner loop afterwards) or ``first`` (step 0 only; cheaper).
         feature_grad: the feature gradient ``G_S = dL_S/dX_S`` used by diagnostics (and SR-GM):
             ``direct`` (through the backbone's message passing only, the adjacency held fixed: the
             field of the paper's equation 5; default) or ``total`` (also through the structure
             generator ``A = g(X_S)``, the full derivative; SR-GM's damping then needs second
             derivatives through the generator, which made an SR-GM epoch 1.3-1.9x GCond's instead of
             1.03-1.07x in `benchmarks/bench_sr_gm_overhead.py`, n = 30 and 90).
+        class_weight: the weight of class c's matching distance: ``by_largest`` (``n_c / max_c n_c``,
+            GCond's) or ``by_total`` (``n_c / n``, the SR-GM authors'; smaller by the number of
+            classes or so, which changes the scale of every other term against matching).
+        label_allocation: per-class synthetic counts from the train label distribution
+            (`mmgc.methods.budget.LABEL_ALLOCATIONS`): ``largest_remainder`` (ours: always sums to n)
+            or ``largest_takes_rest`` (GCond's and the SR-GM authors' code).
         regularizers: training-time regularizers added to the outer loss on the synthetic graph's
             per-modality embeddings (`regularizer_terms`), e.g. ``"dagr"``; None: none.
     """
@@ -149,8 +170,12 @@ class GradientMatchingConfig:
     select_dropout: Optional[float] = None
     select_eval_every: int = 10
     select_threshold: Optional[float] = None
+    select_split: Literal["val", "test"] = "val"
     diagnostics_every: int = 1
+    diagnostic_steps: Literal["all", "first"] = "all"
     feature_grad: Literal["direct", "total"] = "direct"
+    class_weight: Literal["by_largest", "by_total"] = "by_largest"
+    label_allocation: Literal["largest_remainder", "largest_takes_rest"] = "largest_remainder"
     regularizers: Optional[str] = None
 
     def __post_init__(self) -> None:
@@ -410,7 +435,8 @@ class ValidationSelector:
         self.dropout = dropout
         # bag-of-words features (Cora: 1.3% non-zero) are scored as a sparse matrix, as the evaluation does
         sparse = accepts_sparse_features(get_backbone(cfg.select_backbone)) and feature_density(graph.x) <= 0.1
-        self.scorer = SplitScorer(graph, "val", setup.device, sparse_features=sparse)
+        self.split = cfg.select_split
+        self.scorer = SplitScorer(graph, self.split, setup.device, sparse_features=sparse)
         self.train_config = TrainConfig(epochs=cfg.select_epochs, eval_every=cfg.select_eval_every,
                                         lr_drop_epoch=cfg.select_epochs // 2)
         self.best: Optional[tuple[Tensor, Tensor, dict[str, Any]]] = None
@@ -444,7 +470,8 @@ class ValidationSelector:
         if self.best is None:
             return None
         x, adj, info = self.best
-        return x, adj, dict(info, selection="validation", selection_seconds=round(self.seconds, 3))
+        return x, adj, dict(info, selection="validation" if self.split == "val" else "test",
+                            selection_split=self.split, selection_seconds=round(self.seconds, 3))
 
 
 # ------------------------------------------------------------------------------------ the engine
@@ -550,7 +577,7 @@ class GradientMatchingMethod(CondensationMethod):
     def prepare(self, graph: MultimodalGraph, ratio: float, ctx: Context) -> tuple[Setup, Tensor]:
         cfg = self.config
         device = torch.device(ctx.device)
-        visible, counts = plan_budget(graph, ratio)
+        visible, counts = plan_budget(graph, ratio, cfg.label_allocation)
         init_index = sample_per_class(visible, counts, torch.Generator().manual_seed(ctx.seed))
         fanouts = cfg.fanouts if cfg.fanouts is not None else GCOND_FANOUTS.get(cfg.layers)
         if fanouts is None:
@@ -596,10 +623,10 @@ class GradientMatchingMethod(CondensationMethod):
         g = state.feature_gradient()
         out = dict(modality_gradient_stats(g, layout))
         adj = state.laplacian_adjacency().detach()
-        normalized = getattr(self.config, "laplacian", "unnormalized") == "normalized"
-        out["dirichlet_G"] = float(laplacian_quadratic(g, adj, normalized))
+        laplacian = getattr(self.config, "laplacian", "unnormalized")
+        out["dirichlet_G"] = float(laplacian_quadratic(g, adj, laplacian))
         if len(layout) > 1 and pairable(layout):
-            out["dirichlet_Gp"] = float(laplacian_quadratic(project_conflicts(g, layout)[0], adj, normalized))
+            out["dirichlet_Gp"] = float(laplacian_quadratic(project_conflicts(g, layout)[0], adj, laplacian))
         out["grad_norm_G"] = float(g.norm())
         out.update(intra_modal_similarity(state.x, layout))
         pairs = max(adj.shape[0] * (adj.shape[0] - 1), 1)
@@ -629,11 +656,12 @@ class GradientMatchingMethod(CondensationMethod):
         labels = self.synthetic_labels(setup)
         class_rows = _class_rows(labels, setup.num_classes)
         counts = setup.counts.tolist()
-        coeff = [k / max(counts) for k in counts]
+        coeff = [k / (max(counts) if cfg.class_weight == "by_largest" else sum(counts)) for k in counts]
         history: list[dict[str, Any]] = []
         condense_seconds = condense_cpu = 0.0
         stopped_early = False
 
+        begin_stage(ctx.reporter, "condense", cfg.epochs)
         for epoch in range(cfg.epochs):
             t_epoch, c_epoch = time.perf_counter(), time.process_time()
             phase = self.phase(epoch, bool(gen_params))
@@ -643,9 +671,12 @@ class GradientMatchingMethod(CondensationMethod):
             diagnose_epoch = cfg.diagnostics_every > 0 and epoch % cfg.diagnostics_every == 0
             record: dict[str, Any] = {"epoch": epoch, "phase": phase}
             sums: dict[str, float] = {}
+            step_diagnostics: list[dict[str, float]] = []
             inner_loss = float("nan")
+            next_adj: Optional[Tensor] = None
             for step in range(cfg.outer_loop):
-                adj = self.synthetic_adjacency(generator, x)
+                adj = next_adj if next_adj is not None else self.synthetic_adjacency(generator, x)
+                next_adj = None
                 x_in = x.view_as(x)
                 logits = self.synthetic_forward(model, x_in, self.synthetic_operand(adj))
                 loss_gm = logits.new_zeros(())
@@ -657,7 +688,7 @@ class GradientMatchingMethod(CondensationMethod):
                     gw_syn = torch.autograd.grad(loss_c, params, create_graph=True, allow_unused=True)
                     gw_syn = [torch.zeros_like(p) if g is None else g for p, g in zip(params, gw_syn)]
                     loss_gm = loss_gm + coeff[c] * match_distance(gw_syn, gw_real, cfg.distance, cfg.bias_distance)
-                diagnose = diagnose_epoch and step == 0
+                diagnose = diagnose_epoch and (step == 0 or cfg.diagnostic_steps == "all")
                 state = StepState(self, setup, epoch, step, phase, model, params, x, x_in, adj, logits, labels,
                                   loss_gm, diagnose)
                 terms = self.extra_terms(state)
@@ -670,8 +701,9 @@ class GradientMatchingMethod(CondensationMethod):
                 if opt_s is not None:
                     opt_s.zero_grad(set_to_none=True)
                 if diagnose:
-                    record.update(self.diagnostics(state))
-                    record.update(self._backward_with_norms(loss_gm, terms, x, gen_params, targets))
+                    diag = self.diagnostics(state)
+                    diag.update(self._backward_with_norms(loss_gm, terms, x, gen_params, targets))
+                    step_diagnostics.append(diag)
                 else:
                     total.backward(inputs=targets)
                 self.adjust_outer_gradients(state, x, generator)
@@ -680,14 +712,22 @@ class GradientMatchingMethod(CondensationMethod):
                 for name, value in terms.items():
                     _accumulate(sums, name, value.item())
                 _accumulate(sums, "loss_total", total.item())
+                _accumulate(sums, "dead_backbone", float(_same_output_everywhere(logits)))
                 for name, value in state.metrics.items():
                     _accumulate(sums, name, value)
                 if step == cfg.outer_loop - 1 or setup.inner_loop == 0:
                     continue
                 # inner loop: train the backbone on the detached synthetic graph
                 x_det = x.detach()
-                with torch.no_grad():
-                    adj_inner = self.synthetic_operand(self.synthetic_adjacency(generator, x_det, inference=True), frozen=True)
+                if generator is not None and generator.inference_is_forward:
+                    # the inner loop changes neither X_S nor the generator, so the next step's outer
+                    # adjacency is this one: built once, with its graph, and read detached in between
+                    next_adj = self.synthetic_adjacency(generator, x)
+                    adj_inner = self.synthetic_operand(next_adj.detach(), frozen=True)
+                else:
+                    with torch.no_grad():
+                        adj_inner = self.synthetic_operand(self.synthetic_adjacency(generator, x_det, inference=True),
+                                                           frozen=True)
                 for _ in range(setup.inner_loop):
                     opt_model.zero_grad(set_to_none=True)
                     loss_inner = F.cross_entropy(self.synthetic_forward(model, x_det, adj_inner), labels)
@@ -697,11 +737,14 @@ class GradientMatchingMethod(CondensationMethod):
             steps_run = cfg.outer_loop
             for name, value in sums.items():
                 record[name] = value / steps_run
+            record.update(_summarise_steps(step_diagnostics))
             record["loss_inner"] = inner_loss
             seconds = time.perf_counter() - t_epoch
             condense_seconds += seconds
-            condense_cpu += time.process_time() - c_epoch
+            cpu_seconds = time.process_time() - c_epoch
+            condense_cpu += cpu_seconds
             record["seconds"] = seconds
+            record["cpu_seconds"] = cpu_seconds  # all threads of the process: the fair figure on shared cores
             last = epoch == cfg.epochs - 1
             over_budget = ctx.time_budget_s is not None and time.perf_counter() - start >= ctx.time_budget_s
             if not math.isfinite(record["loss_total"]):
@@ -718,6 +761,12 @@ class GradientMatchingMethod(CondensationMethod):
                 stopped_early = True
                 break
 
+        dead_epochs = sum(1 for h in history if h.get("dead_backbone", 0) > 0)
+        if dead_epochs:
+            warnings.warn(
+                f"{self.name}: the condensation backbone ({cfg.backbone}) gave every synthetic node the same output "
+                f"in {dead_epochs} of {len(history)} epochs (all hidden units dead: G_S = 0, no per-node signal "
+                f"reaches the features); see dead_backbone in the history", RuntimeWarning, stacklevel=2)
         chosen = selector.result()
         if chosen is None:  # no checkpoint was scored (time budget): return the current graph
             with torch.no_grad():
@@ -745,6 +794,7 @@ class GradientMatchingMethod(CondensationMethod):
             "peak_memory_mb": round(_peak_memory_mb(device), 1),
             "inner_loop": setup.inner_loop,
             "fanouts": list(setup.fanouts),
+            "dead_backbone_epochs": dead_epochs,
             **selection,
             "history": history,
         }
@@ -792,6 +842,24 @@ def _class_rows(labels: Tensor, num_classes: int) -> list[Any]:
         else:
             rows.append(idx)
     return rows
+
+
+def _summarise_steps(steps: list[dict[str, float]]) -> dict[str, float]:
+    """Per key: the mean over the diagnosed steps, plus ``/first`` and ``/last`` when there are several."""
+    out: dict[str, float] = {}
+    for key in steps[0] if steps else ():
+        values = [d[key] for d in steps if key in d]
+        out[key] = sum(values) / len(values)
+        if len(steps) > 1:
+            out[f"{key}/first"], out[f"{key}/last"] = steps[0].get(key, math.nan), steps[-1].get(key, math.nan)
+    return out
+
+
+def _same_output_everywhere(logits: Tensor) -> bool:
+    """True when the backbone gives every synthetic node exactly the same logits (all hidden units dead,
+    so ``G_S = 0`` and nothing per node reaches the features)."""
+    flat = logits.detach().reshape(-1, logits.shape[-1])
+    return flat.shape[0] > 1 and bool((flat == flat[:1]).all())
 
 
 def _accumulate(sums: dict[str, float], name: str, value: float) -> None:

@@ -78,15 +78,41 @@ def project_conflicts(g: Tensor, layout: Layout) -> tuple[Tensor, Tensor]:
     return projected.reshape_as(g), conflict.flatten(1).any(1)
 
 
-def laplacian_quadratic(g: Tensor, adj: Tensor, normalized: bool = False) -> Tensor:
-    """``tr(G^T L G)`` for the Laplacian of the dense weighted adjacency ``adj`` (symmetric, zero diagonal).
+def decoupled_sum(vectors: list[Tensor]) -> Tensor:
+    """The sum of ``vectors`` (equal-length 1-D gradients, one per modality) after PCGrad: where two
+    have a negative inner product each loses its component along the other, both from the original
+    pair (`project_conflicts` on one row); without conflict, the plain sum."""
+    stacked = torch.stack(vectors)
+    width = stacked.shape[1]
+    layout = {str(m): (m * width, (m + 1) * width) for m in range(len(vectors))}
+    return project_conflicts(stacked.reshape(1, -1), layout)[0].reshape(len(vectors), width).sum(0)
 
-    ``normalized=False``: ``L = D - A``, which equals ``1/2 sum_ij A_ij |g_i - g_j|^2`` (the sum over
-    undirected edges of equation 12). ``normalized=True``: ``L = D^-1/2 (D - A) D^-1/2`` (as GCond's
-    feature-smoothness term; isolated nodes contribute 0). Differentiable in ``g`` and ``adj``.
+
+LAPLACIANS = ("unnormalized", "normalized", "normalized_self_loops")
+"""The Laplacians `laplacian_quadratic` knows (SR-GM's ``laplacian`` option)."""
+
+
+def laplacian_quadratic(g: Tensor, adj: Tensor, kind: str = "unnormalized") -> Tensor:
+    """``tr(G^T L G)`` for a Laplacian of the dense weighted adjacency ``adj`` (symmetric, zero diagonal).
+
+    ``kind``:
+
+    - ``unnormalized``: ``L = D - A``, which equals ``1/2 sum_ij A_ij |g_i - g_j|^2`` (the sum over
+      undirected edges of the paper's equation 12);
+    - ``normalized``: ``L = D^-1/2 (D - A) D^-1/2`` (as GCond's feature-smoothness term; isolated
+      nodes contribute 0);
+    - ``normalized_self_loops``: ``L = I - D^-1/2 (A + I) D^-1/2`` with ``D = rowsum(A + I)`` (the SR-GM
+      authors' ``get_laplacian``): 0 for an empty graph, so an empty synthetic graph minimises it.
+
+    Differentiable in ``g`` and ``adj``.
     """
+    if kind not in LAPLACIANS:
+        raise InputError(f"laplacian: expected one of {list(LAPLACIANS)}, found {kind!r}")
     deg = adj.sum(1)
-    if normalized:
+    if kind == "normalized_self_loops":
+        gs = g * (deg + 1).rsqrt()[:, None]
+        return (g * g).sum() - ((adj @ gs) * gs).sum() - (gs * gs).sum()
+    if kind == "normalized":
         inv_sqrt = torch.where(deg > 0, deg.clamp_min(1e-30).rsqrt(), torch.zeros_like(deg))
         gs = g * inv_sqrt[:, None]
         return ((deg > 0).to(g.dtype) * (g * g).sum(1)).sum() - ((adj @ gs) * gs).sum()
@@ -111,6 +137,18 @@ def modality_gradient_stats(g: Tensor, layout: Layout) -> dict[str, float]:
         "conflict_frac": float((pair_dots < 0).any(1).float().mean()),
         "grad_cos": float(cos.mean()),
     }
+
+
+def node_conflicts(model: torch.nn.Module, x: Tensor, operand, y: Tensor, index: Tensor, layout: Layout) -> Tensor:
+    """Bool ``[n]``: which rows of ``G = dL/dx`` (``L`` the mean cross-entropy of ``model`` on the
+    nodes ``index``, labels ``y[index]``) have a conflicting modality pair. Rows other than ``index``
+    get gradient through message passing only. The measurement behind "conflicts concentrate on the
+    permuted classes" (`mmgc.datasets.synthetic` ``conflict_map``)."""
+    check_pairable(layout, where="node_conflicts: modalities")
+    x = x.detach().requires_grad_(True)
+    loss = torch.nn.functional.cross_entropy(model(x, operand)[index], y[index])
+    (g,) = torch.autograd.grad(loss, x)
+    return project_conflicts(g, layout)[1]
 
 
 def intra_modal_similarity(x: Tensor, layout: Layout) -> dict[str, float]:

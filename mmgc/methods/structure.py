@@ -38,7 +38,12 @@ class StructureGenerator(nn.Module):
 
     ``forward(x)`` must be differentiable with respect to ``x`` and the module's parameters;
     ``inference(x)`` returns the same graph without building an autograd graph.
+    ``inference_is_forward``: ``inference(x)`` equals ``forward(x)`` and ``forward`` changes no state
+    (no running statistics, no randomness), so the engine may build one adjacency with its graph and
+    use it for the inner loop and the next outer step.
     """
+
+    inference_is_forward = False
 
     def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -59,6 +64,8 @@ def symmetric_zero_diagonal(adj: Tensor) -> Tensor:
 class PGE(StructureGenerator):
     """GCond's pairwise MLP edge generator (see the module docstring).
 
+    BatchNorm has no running statistics and nothing is random, so ``inference`` is ``forward``.
+
     Args:
         in_dim: feature width d.
         hidden: MLP width h (GCond: 128; 256 on its large datasets).
@@ -67,6 +74,8 @@ class PGE(StructureGenerator):
             pairs runs in one piece (no recomputation).
         eps: BatchNorm epsilon.
     """
+
+    inference_is_forward = True
 
     def __init__(self, in_dim: int, hidden: int = 128, layers: int = 3, chunk_pairs: int = 1 << 17, eps: float = 1e-5):
         super().__init__()

@@ -20,6 +20,7 @@ _BUILTIN_BACKBONES = {
     "sgc": "mmgc.models.sgc",
     "sage": "mmgc.models.sage",
     "gat": "mmgc.models.gat",
+    "gatv2": "mmgc.models.gatv2",
     "mlp": "mmgc.models.mlp",
     "mmgcn": "mmgc.models.mmgcn",
 }

@@ -6,12 +6,13 @@ from typing import Optional
 
 import typer
 
-app = typer.Typer(help="Datasets: real (MM-GRAPH, MAGB, Planetoid) and generated.", no_args_is_help=True)
+app = typer.Typer(help="Datasets: real (MM-GRAPH, MAGB, Planetoid, Last.fm-2K) and generated.", no_args_is_help=True)
 
 _WHERE = {
     "synthetic": "generated (no files)",
     "planetoid": "--root, $MMGC_PLANETOID_ROOT, $MMGC_DATA/planetoid, ../shared/data/planetoid",
     "magb": "--root, $MMGC_MAGB_ROOT, $MMGC_DATA/magb, ../shared/data/magb",
+    "lastfm": "--root, $MMGC_LASTFM_ROOT, $MMGC_DATA/lastfm, ../shared/data/lastfm-2k",
     "mmgraph": "--root, $MMGC_MMGRAPH_ROOT, $MMGC_DATA/mmgraph (never downloaded)",
 }
 
@@ -92,9 +93,10 @@ def info_command(
         typer.echo(json.dumps(summary, default=str))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table("field", "value", title=graph.name)
     for key, value in summary.items():
-        table.add_row(key, _format(value))
+        table.add_row(key, escape(_format(value)))
     Console().print(table)

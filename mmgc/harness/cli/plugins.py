@@ -7,7 +7,12 @@ import importlib
 import typer
 
 
-def plugin_app(kind: str, registry: str, help: str) -> typer.Typer:
+def _load(target: str):
+    module, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def plugin_app(kind: str, registry: str, help: str, presets: str | None = None) -> typer.Typer:
     """A ``list`` / ``info`` command group over one plug-in registry.
 
     Args:
@@ -15,12 +20,13 @@ def plugin_app(kind: str, registry: str, help: str) -> typer.Typer:
         registry: ``"module:attribute"`` of the `PluginRegistry`, imported when a command runs (so
             ``mmgc --help`` does not import torch).
         help: the group's help line.
+        presets: ``"module:function"`` returning a plug-in's named presets (`mmgc.presets.list_presets`),
+            listed by ``info``; None when this kind has none.
     """
     app = typer.Typer(help=help, no_args_is_help=True)
 
     def load():
-        module, _, attribute = registry.partition(":")
-        return getattr(importlib.import_module(module), attribute)
+        return _load(registry)
 
     @app.command("list", help=f"List every registered {kind} and where it comes from.")
     def list_command() -> None:
@@ -51,6 +57,15 @@ def plugin_app(kind: str, registry: str, help: str) -> typer.Typer:
             else:
                 space = f"{dim.kind} [{dim.low}, {dim.high}]"
             table.add_row(f.name, repr(default), space)
-        Console().print(table)
+        console = Console()
+        console.print(table)
+        found = _load(presets)(name) if presets else []
+        if found:
+            listing = Table("preset", "published for", "settings", "description",
+                            title=f"{name} presets (--preset NAME, or preset: NAME in an experiment file)")
+            for p in found:
+                listing.add_row(p.name, ", ".join(p.datasets) or "any", ", ".join(f"{k}={v}" for k, v in p.settings.items()),
+                                p.description)
+            console.print(listing)
 
     return app

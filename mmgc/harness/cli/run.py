@@ -11,9 +11,12 @@ bad values, a missing or unreadable file, a condensed graph that does not fit th
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import os
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -73,45 +76,100 @@ def _progress() -> Iterator[Any]:
     if not console.is_terminal:
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+    )
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    from rich.table import Column
+
+    # the metrics take what is left of the line; the counts and times are never cut
+    metrics = Column(no_wrap=True, overflow="ellipsis", max_width=max(12, console.width - 85))
+    with Progress(TextColumn("{task.description}"), BarColumn(bar_width=16), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                  TextColumn("{task.fields[metrics]}", table_column=metrics),
                   console=console, transient=True) as progress:
         yield progress
 
 
-class _ProgressReporter:
-    """A method's reporter that advances a progress bar by step and shows the latest metrics."""
+_NOT_SHOWN = ("epoch", "step", "seconds", "elapsed")
+
+
+def _finite_metrics(metrics: dict, limit: int = 3) -> str:
+    """Up to ``limit`` defined metrics (finite numbers; losses first) as ``key=value``; NaN (undefined,
+    e.g. ``grad_cos`` with one modality) and the step counters the bar already shows are left out."""
+    shown = [(k, v) for k, v in metrics.items() if k not in _NOT_SHOWN and not isinstance(v, bool)
+             and isinstance(v, (int, float)) and math.isfinite(v)]
+    shown.sort(key=lambda kv: not kv[0].startswith("loss"))  # stable: losses first, then the rest in order
+    return " ".join(f"{k}={v:.3g}" for k, v in shown[:limit])
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+class _RunProgress:
+    """Progress of one command on stderr, one bar per stage with its total and ETA: preparing (the
+    dataset, the budget) from the first second, then the stages methods announce (`begin_stage`:
+    condensation epochs, coreset embedding epochs) and the evaluation seeds. Once a stage's first
+    steps show that it will take longer than `LONG_S`, one line estimates its length (also when
+    stderr is not a terminal, where no bar is drawn)."""
+
+    LONG_S = 60.0
 
     def __init__(self, progress: Any, label: str):
-        self.progress = progress
-        self.task = progress.add_task(label, total=None) if progress is not None else None
-        self.label = label
+        self.progress, self.label = progress, label
+        self.task = self.eval_task = self.epoch_task = None
+        self.stage, self.total, self.t0, self.estimated = "preparing", None, time.monotonic(), False
+        self.runs_finished = 0
+        if progress is not None:
+            self.task = progress.add_task(f"{label}: preparing", total=None, metrics="")
+
+    def _estimate(self, done: int, total: Optional[int], unit: str) -> None:
+        if self.estimated or not total or done < 1:
+            return
+        per_step = (time.monotonic() - self.t0) / done
+        if per_step * total < self.LONG_S:
+            return
+        self.estimated = True
+        line = (f"estimate: {self.label} {self.stage}: {total} {unit} x {per_step:.2g} s = about "
+                f"{_duration(per_step * total)} (measured on the first {done})")
+        if self.progress is not None:
+            self.progress.console.print(line, markup=False, highlight=False)
+        else:
+            typer.echo(line, err=True)
+
+    def begin(self, stage: str, total: Optional[int]) -> None:
+        self.stage, self.total, self.t0, self.estimated = stage, total, time.monotonic(), False
+        if self.progress is not None:
+            self.progress.update(self.task, visible=False)
+            self.task = self.progress.add_task(f"{self.label}: {stage}", total=total, metrics="")
 
     def report(self, step: int, metrics: dict) -> None:
+        self._estimate(step + 1, self.total, "epochs")
+        if self.progress is not None:
+            self.progress.update(self.task, completed=step + 1, metrics=_finite_metrics(metrics))
+
+    def eval_event(self, event: str, payload: dict) -> None:
+        """The evaluation's events (`mmgc.harness.evaluate`): a bar over the runs, one over epochs."""
+        if event == "run_start" and self.stage != "evaluate":
+            self.begin("evaluate", payload["total"])
+            self.runs_finished = 0
+            if self.progress is not None:
+                self.eval_task, self.task = self.task, self.progress.add_task("epochs", total=payload["epochs"],
+                                                                              metrics="")
+        if event == "run_end":
+            self.runs_finished += 1
+            self._estimate(self.runs_finished, self.total, "evaluation runs")
         if self.progress is None:
             return
-        shown = " ".join(f"{k}={v:.3g}" for k, v in list(metrics.items())[:3] if isinstance(v, (int, float)))
-        self.progress.update(self.task, completed=step + 1, description=f"{self.label} {shown}")
-
-
-def _eval_callback(progress: Any):
-    if progress is None:
-        return None
-    runs = progress.add_task("evaluate", total=None)
-    epochs = progress.add_task("epochs", total=None)
-
-    def callback(event: str, payload: dict) -> None:
         if event == "run_start":
-            progress.update(runs, total=payload["total"], completed=payload["index"] - 1,
-                            description=f"evaluate {payload['arch']} seed {payload['seed']}")
-            progress.reset(epochs, total=payload["epochs"])
+            self.progress.update(self.eval_task, completed=payload["index"] - 1,
+                                 description=f"{self.label}: evaluate {payload['arch']} seed {payload['seed']}")
+            self.progress.reset(self.task, total=payload["epochs"], description="epochs")
         elif event == "epoch":
-            progress.update(epochs, completed=payload["epoch"] + 1)
+            self.progress.update(self.task, completed=payload["epoch"] + 1)
         elif event == "run_end":
-            progress.advance(runs)
-
-    return callback
+            self.progress.update(self.eval_task, completed=self.runs_finished)
 
 
 def _load_graph(dataset: str, root: Optional[str], option: Optional[list[str]]):
@@ -124,8 +182,79 @@ def _condense(graph, method: str, ratio: float, values: dict, seed: int, device,
     from mmgc.methods.base import Context, create_method
 
     instance = create_method(method, values)
-    ctx = Context(device=device, seed=seed, reporter=_ProgressReporter(progress, f"condense {method}"))
+    ctx = Context(device=device, seed=seed, reporter=_RunProgress(progress, f"{method} on {graph.name}"))
     return instance.condense(graph, ratio, ctx)
+
+
+def _method_values(method: str, preset: Optional[str], set_: Optional[list[str]], dataset: str) -> dict[str, Any]:
+    """The method's config values: the preset's (`mmgc.presets`), then ``--set`` over them; checked
+    against the method's config now, before any work starts."""
+    from mmgc.harness.experiment import full_config
+
+    values = parse_options(set_)
+    if preset is not None:
+        from mmgc.presets import find_preset
+
+        found = find_preset(method, preset)
+        if not found.published_for(dataset):
+            typer.echo(f"warning: preset {method}:{preset} was published for {', '.join(found.datasets)}, "
+                       f"not {dataset}", err=True)
+        values = {**found.settings, **values}
+    full_config(method, values)
+    return values
+
+
+def _check_numbers(ratio: Optional[float] = None, seed: Optional[int] = None, seed_start: Optional[int] = None) -> None:
+    from mmgc.errors import InputError
+
+    if ratio is not None and not 0 < ratio <= 1:
+        raise InputError(f"--ratio: expected n / N in (0, 1], found {ratio}")
+    for option, value in (("--seed", seed), ("--seed-start", seed_start)):
+        if value is not None and value < 0:
+            raise InputError(f"{option}: expected an integer >= 0, found {value}")
+
+
+def check_write_target(path: Optional[os.PathLike | str], option: str) -> Optional[Path]:
+    """Check, before any work starts, that ``path`` can be written as a file: not a directory, its
+    folder a directory (or creatable) and writable. A temporary file a killed writer left beside it
+    (``NAME.tmp``) is removed."""
+    from mmgc.errors import InputError
+
+    if path is None:
+        return None
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(f"{option} {path}: is a directory; expected a file name")
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise InputError(f"{option} {path}: {folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {path}: the folder {folder} is not writable")
+    stale = target.with_name(target.name + ".tmp")
+    if stale.is_file():
+        stale.unlink()
+    return target
+
+
+def interruptible(command):
+    """Ctrl-C, SIGINT or SIGTERM in ``command``: one line on stderr, exit code 130."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            from mmgc.harness.signals import take_unreported
+
+            take_unreported()
+            name = getattr(exc, "signal_name", "SIGINT")
+            typer.echo(f"interrupted by {name}: mmgc {command.__name__.removesuffix('_command')} stopped before "
+                       "the end; a file it had not finished is not written", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
 
 
 def _eval_config(edge_threshold: Optional[float], eval_option: Optional[list[str]]):
@@ -165,13 +294,14 @@ def _evaluate(condensed, graph, arch: str, runs: int, seed_start: int, edge_thre
     seeds = list(range(seed_start, seed_start + runs))
     rows: list[dict] = []
     with _progress() as progress:
-        callback = _eval_callback(progress)
         if original:
             rows += evaluate_original(graph, archs, seeds, config, device=device, regularizers=regularizers,
-                                      row_defaults=row_defaults, callback=callback)
+                                      row_defaults=row_defaults,
+                                      callback=_RunProgress(progress, f"original {graph.name}").eval_event)
         if condensed is not None:
+            label = f"{(condensed.info or {}).get('method', 'condensed')} on {graph.name}"
             rows += evaluate(condensed, graph, archs, seeds, config, device=device, regularizers=regularizers,
-                             row_defaults=row_defaults, callback=callback)
+                             row_defaults=row_defaults, callback=_RunProgress(progress, label).eval_event)
     return rows
 
 
@@ -210,29 +340,59 @@ def print_rows(rows: list[dict]) -> None:
 
 
 def _write_rows(rows: list[dict], path: Optional[str]) -> None:
+    """The rows as JSON, atomically: a temporary file renamed into place, removed on every failure."""
     if not path:
         return
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(rows, indent=1, default=str))
-    os.replace(tmp, target)
+    try:
+        tmp.write_text(json.dumps(rows, indent=1, default=str))
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
     typer.echo(f"wrote {len(rows)} rows to {target}", err=True)
 
 
-def _summary_line(condensed, out: Optional[Path]) -> str:
+def _edge_count(condensed, threshold: float) -> tuple[int, int]:
+    """(undirected edges of weight >= ``threshold``, node pairs) of a condensed graph."""
+    import torch
+
+    n = condensed.num_nodes
+    upper = torch.triu(condensed.adj.detach().float(), diagonal=1)
+    return int((upper >= threshold).sum()) if threshold > 0 else int((upper > 0).sum()), n * (n - 1) // 2
+
+
+def _summary_line(condensed, out: Optional[Path], threshold: float) -> str:
+    """One line on the condensed graph; a complete graph (every pair an edge) or an empty one says so,
+    and a complete one also prints a warning: message passing then averages every node together."""
     info = condensed.info
+    edges, pairs = _edge_count(condensed, threshold)
+    shape = " (complete: every pair)" if pairs and edges == pairs else " (empty)" if edges == 0 else ""
     where = f" -> {out}" if out else ""
-    return (f"{info.get('method')}: {condensed.num_nodes} nodes ({info.get('ratio'):.4g} of {info.get('visible_nodes', '?')}), "
-            f"{int((condensed.adj > 0).sum()) // 2} edges, {info.get('wall_seconds', 0):.1f}s{where}")
+    of = f" of {info['visible_nodes']:,}" if info.get("visible_nodes") else ""
+    line = (f"{info.get('method')}: {condensed.num_nodes} nodes (ratio {info.get('ratio'):.4g}{of}), "
+            f"{edges:,} edges of weight >= {threshold:g}{shape}, "
+            f"{info.get('wall_seconds', 0):.1f}s{where}")
+    if shape.startswith(" (complete"):
+        line += (f"\nwarning: the condensed graph is complete: all {pairs:,} node pairs have an edge of weight >= "
+                 f"{threshold:g}, so every GNN layer averages all its nodes together")
+    return line
 
 
 # ---------------------------------------------------------------------------------------- commands
+PRESET = typer.Option(None, "--preset", "-p", help="A named preset of the method's config (see `mmgc methods "
+                      "info M`); --set values win over it.")
+
+
+@interruptible
 def condense_command(
     dataset: str = DATASET,
     method: str = METHOD,
     ratio: float = RATIO,
     out: Path = typer.Option(..., "--out", help="File to write the condensed graph to."),
+    preset: Optional[str] = PRESET,
     set_: Optional[list[str]] = SET,
     seed: int = SEED,
     root: Optional[str] = ROOT,
@@ -240,17 +400,20 @@ def condense_command(
     device: str = DEVICE,
 ) -> None:
     """Condense a dataset with a method and write the condensed graph (features, adjacency, labels, info)."""
-    from mmgc.methods.base import get_method
+    from mmgc.harness.evaluate import EvalConfig
 
-    get_method(method)  # unknown names fail before the dataset loads
+    _check_numbers(ratio=ratio, seed=seed)
+    values = _method_values(method, preset, set_, dataset)  # unknown names and bad values fail first
+    check_write_target(out, "--out")
     dev = resolve_device(device)
     graph = _load_graph(dataset, root, option)
     with _progress() as progress:
-        condensed = _condense(graph, method, ratio, parse_options(set_), seed, dev, progress)
+        condensed = _condense(graph, method, ratio, values, seed, dev, progress)
     path = condensed.save(out)
-    typer.echo(_summary_line(condensed, path))
+    typer.echo(_summary_line(condensed, path, EvalConfig().threshold_for(graph)))
 
 
+@interruptible
 def evaluate_command(
     file: Path = typer.Argument(..., help="A condensed graph written by `mmgc condense` (or any method's save())."),
     dataset: str = DATASET,
@@ -270,7 +433,9 @@ def evaluate_command(
     the original validation nodes, report the original test nodes."""
     from mmgc.graph import CondensedGraph
 
+    _check_numbers(seed_start=seed_start)
     _check_eval_args(arch, runs, edge_threshold, eval_option, regularizers)
+    check_write_target(rows_out, "--rows-out")
     condensed = CondensedGraph.load(file)
     dev = resolve_device(device)
     graph = _load_graph(dataset, root, option)
@@ -283,10 +448,12 @@ def evaluate_command(
     _write_rows(rows, rows_out)
 
 
+@interruptible
 def run_command(
     dataset: str = DATASET,
     method: str = METHOD,
     ratio: float = RATIO,
+    preset: Optional[str] = PRESET,
     set_: Optional[list[str]] = SET,
     seed: int = SEED,
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the condensed graph to this file."),
@@ -306,10 +473,12 @@ def run_command(
 
     Runs the same `run_trial` as every sweep trial (``--original`` adds the whole-graph trial)."""
     from mmgc.harness.trial import TrialSpec, run_trial_detailed
-    from mmgc.methods.base import get_method
 
-    get_method(method)
+    _check_numbers(ratio=ratio, seed=seed, seed_start=seed_start)
+    values = _method_values(method, preset, set_, dataset)
     archs, _ = _check_eval_args(arch, runs, edge_threshold, eval_option, regularizers)  # fail before condensing
+    check_write_target(out, "--out")
+    check_write_target(rows_out, "--rows-out")
     resolve_device(device)
     eval_options: dict[str, Any] = dict(parse_options(eval_option))
     if edge_threshold is not None:
@@ -320,18 +489,21 @@ def run_command(
                   archs=tuple(archs), eval_seeds=tuple(range(seed_start, seed_start + runs)),
                   eval_options=eval_options, device=device)
     specs = [TrialSpec(method="original", **common)] if original else []
-    specs.append(TrialSpec(method=method, config=parse_options(set_), condense_seed=seed,
+    specs.append(TrialSpec(method=method, config=values, condense_seed=seed,
                            artifact_path=str(out) if out else None, **common))
     rows: list[dict] = []
     with _progress() as progress:
         for spec in specs:
             trial_rows, condensed = run_trial_detailed(
-                spec, reporter=_ProgressReporter(progress, f"{spec.method} on {dataset}"), strict=True)
+                spec, reporter=_RunProgress(progress, f"{spec.method} on {dataset}"), strict=True)
             if condensed is not None:
-                typer.echo(_summary_line(condensed, out), err=True)
+                threshold = next((r["edge_threshold"] for r in trial_rows if r.get("edge_threshold") is not None), 0.0)
+                typer.echo(_summary_line(condensed, out, threshold), err=True)
             rows += trial_rows
     print_rows(rows)
     _write_rows(rows, rows_out)
+    if any(r.get("status") != "ok" for r in rows):
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

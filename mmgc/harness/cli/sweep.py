@@ -20,10 +20,13 @@ def sweep_command(
     no_mlflow: bool = typer.Option(False, "--no-mlflow", help="Do not track the sweep in MLflow."),
     mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", help="MLflow tracking URI (default: the file's "
                                              "`mlflow_uri`, else sqlite:///RESULTS/mlflow.db)."),
+    html_report: bool = typer.Option(True, "--report/--no-report", help="Write the HTML report "
+                                     "(RESULTS/reports/EXPERIMENT.html, see `mmgc report`) at the end."),
 ) -> None:
     """Run or resume an experiment: Optuna search per cell, then its best config over the seeds.
 
-    Finished trials are never repeated; Ctrl-C stops cleanly and prints how to resume."""
+    Finished trials are never repeated; Ctrl-C, SIGINT or SIGTERM stop cleanly and print how to resume
+    (exit 130); failed trials exit 1."""
     from mmgc.harness.experiment import load_experiment
     from mmgc.harness.store import ResultStore, print_leaderboard, wide_console
     from mmgc.harness.sweep import run_sweep
@@ -44,9 +47,16 @@ def sweep_command(
                   f"{report.skipped} already in the store, {report.missing} missing, {report.seconds:,.1f}s")
     if leaderboard:
         print_leaderboard(ResultStore(report.results), experiment=report.experiment, console=console)
-    if not report.complete:
+    if html_report and not report.interrupted:
+        from mmgc.harness.report import report_after_sweep
+        from mmgc.harness.tracking import resolve_uri
+
+        uri = resolve_uri(report.results, mlflow_uri or getattr(experiment, "mlflow_uri", None), enabled=not no_mlflow)
+        for line in report_after_sweep(report.results, report.experiment, uri):
+            console.print(line, markup=False, highlight=False)
+    if report.interrupted:
         raise typer.Exit(130)
-    if report.failed:
+    if report.failed or report.missing:  # trials failed, or could not run (every search trial of a cell failed)
         raise typer.Exit(1)
 
 
@@ -56,33 +66,49 @@ def leaderboard_command(
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d"),
     method: Optional[str] = typer.Option(None, "--method", "-m", help="Method name or label."),
     phase: str = typer.Option("final", "--phase", help="final (with single runs), search, or all."),
-    sql: Optional[str] = typer.Option(None, "--sql", help="Any SQL over the view `results` instead."),
+    sql: Optional[str] = typer.Option(None, "--sql", help="One read-only query (SELECT ...) over the view "
+                                      "`results` instead; numbers printed to 6 significant digits."),
     compact: bool = typer.Option(False, "--compact", help="First merge each folder's trial files into one "
                                  "(sweeps do this when they start and end; useful while one runs)."),
 ) -> None:
     """Mean ± std (in %) of the test and validation metric per cell, from the results store.
 
-    DuckDB reads every trial file under the results root; --sql runs any query on the view `results`."""
+    DuckDB reads every trial file under the results root; --sql runs one read-only query on the view
+    `results`."""
+    from pathlib import Path
+
     from mmgc.errors import InputError
     from mmgc.harness.store import ResultStore, print_leaderboard, wide_console
 
+    phases = {"final": ("final", "single"), "search": ("search",), "all": ("search", "final", "single")}
+    if phase not in phases:
+        raise InputError(f"--phase: expected one of {list(phases)}, found {phase!r}")
     store = ResultStore(results)
+    if store.local and not Path(store.root).is_dir():
+        raise InputError(f"--results {results}: no such directory; expected the results root of a sweep")
     console = wide_console()
     if compact:
         store.compact(experiment)
     if sql:
+        from rich.markup import escape
         from rich.table import Table
 
         names, rows = store.sql(sql, experiment)
-        table = Table(*names)
+        table = Table(*(escape(str(n)) for n in names))
         for row in rows:
-            table.add_row(*("" if v is None else str(v) for v in row))
+            table.add_row(*(escape(_sql_cell(v)) for v in row))
         console.print(table)
         return
-    phases = {"final": ("final", "single"), "search": ("search",), "all": ("search", "final", "single")}
-    if phase not in phases:
-        raise InputError(f"--phase: expected one of {list(phases)}, found {phase!r}")
     print_leaderboard(store, experiment, dataset, method, phases[phase], console=console)
+
+
+def _sql_cell(value: object) -> str:
+    """A --sql value as printed: floats to 6 significant digits, NULL as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
 
 
 def register(app: typer.Typer) -> None:

@@ -32,12 +32,16 @@ def tables_command(
         if n not in tables.ARTIFACTS:
             raise InputError(f"unknown table or figure {n!r}; expected one of {list(tables.ARTIFACTS)} or all")
     figure_dir = out or Path(results) / "tables"
+    skipped = []
     for n in names:
+        wanted = experiment or tables.ARTIFACTS[n].experiments
+        if not tables.resolve_results(n, results, experiment, mlflow_uri).rows:  # nothing to draw: write nothing
+            skipped.append(f"{n}: no final rows for experiment(s) {', '.join(wanted)} under {results}")
+            continue
         built = tables.build(n, results, experiment, figure_dir, mlflow_uri, arch)
-        if not built.experiments:
-            wanted = experiment or tables.ARTIFACTS[n].experiments
-            typer.echo(f"{n}: no final rows for experiment(s) {', '.join(wanted)} under {results}; experiments "
-                       f"there: {', '.join(tables.available_experiments(results)) or 'none'}", err=True)
+        if isinstance(built, tables.Table) and not built.rows:  # rows, but none this table compares
+            skipped.append(f"{n}: none of the final rows of {', '.join(built.experiments)} is one it tabulates")
+            continue
         if isinstance(built, tables.Table):
             typer.echo(built.render(fmt))
             if out is not None:
@@ -46,6 +50,13 @@ def tables_command(
         else:
             notes = f" ({'; '.join(built.notes)})" if built.notes else ""
             typer.echo(f"{built.name}: {built.path} ({built.panels} panel(s), {built.series} series/bars){notes}\n")
+    if skipped:
+        if len(skipped) == len(names):
+            there = ", ".join(tables.available_experiments(results)) or "none"
+            hint = "" if experiment else f"; experiments there: {there} (pass them with --experiment)"
+            raise InputError("; ".join(skipped) + hint)
+        for line in skipped:
+            typer.echo(f"skipped {line}", err=True)
 
 
 @runs_app.command("show")

@@ -1,0 +1,155 @@
+"""GCond and SR-GM condensation epochs at the paper's synthetic sizes (n = 300, d = 1,024) on the CPU.
+
+On the Ele-fashion-shaped preset (``synth-ele-fashion -o scale=0.05``: 4,888 nodes, 512 + 512
+dims, 12 classes; the ratio is chosen to give ``--sizes`` synthetic nodes), each method condenses
+``--epochs`` epochs of each phase (structure epochs step the generator, feature epochs the
+features) in this one process, after a warm-up, without diagnostics or checkpoint selection. Prints
+per method and phase the median wall and CPU seconds per epoch, SR-GM's ratio to GCond, where the
+CPU time goes (exclusive CPU seconds of the engine's parts, timed by wrapping them:
+the structure generator's forward, per-class real gradients, synthetic per-class gradients and
+``G_S`` (``autograd.grad``), the distance, SR-GM's extra terms, the outer backward, and the rest:
+inner loop, optimiser steps, sampling glue), the matrix-product FLOPs of one epoch
+(`torch.utils.flop_counter.FlopCounterMode`, forward and backward; elementwise work not counted)
+and the rate reached, the peak RSS, and one validation checkpoint's seconds (the evaluation during
+selection, every ``select_every`` epochs). Ratios are to the 1.5 s per epoch target.
+
+    python benchmarks/bench_condense_n300.py --threads 1
+    python benchmarks/bench_condense_n300.py --threads 2 --sizes 300,2000 --epochs 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import resource
+import statistics
+import sys
+import time
+
+TARGET_S = 1.5  # seconds per epoch on the 2-core machine
+
+
+class PartTimer:
+    """Exclusive CPU seconds of wrapped callables (a call inside another counts only for the inner one)."""
+
+    def __init__(self):
+        self.stack: list[list] = []
+        self.totals: dict[str, float] = {}
+
+    def wrap(self, owner, name: str, label: str) -> None:
+        fn = getattr(owner, name)
+
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            start = time.process_time()
+            self.stack.append([label, 0.0])
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _, inner = self.stack.pop()
+                spent = time.process_time() - start
+                self.totals[label] = self.totals.get(label, 0.0) + spent - inner
+                if self.stack:
+                    self.stack[-1][1] += spent
+
+        setattr(owner, name, timed)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--sizes", default="300")
+    p.add_argument("--methods", default="gcond,sr_gm")
+    p.add_argument("--epochs", type=int, default=2, help="timed epochs per phase (after a warm-up)")
+    p.add_argument("--dataset", default="synth-ele-fashion")
+    p.add_argument("--scale", type=float, default=0.05)
+    p.add_argument("--no-flops", action="store_true", help="skip the FLOP-counting epoch")
+    p.add_argument("--no-selection", action="store_true", help="skip timing a validation checkpoint")
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import mmgc.methods.gradient_matching as gm
+    import mmgc.methods.structure as st
+    from mmgc.datasets import load_dataset
+    from mmgc.methods import Context, create_method, get_method
+    from mmgc.runtime import cpu_settings, set_threads
+
+    set_threads(args.threads)
+    graph = load_dataset(args.dataset, scale=args.scale)
+    visible = graph.visible_graph().num_nodes
+    timer = PartTimer()
+    timer.wrap(st.PGE, "forward", "structure generator forward")
+    timer.wrap(gm.GradientMatchingMethod, "real_gradients", "real per-class gradients")
+    timer.wrap(torch.autograd, "grad", "synthetic per-class gradients and G_S")
+    timer.wrap(gm, "match_distance", "gradient distance")
+    timer.wrap(torch.Tensor, "backward", "outer backward (generator, second-order terms)")
+    for method in args.methods.split(","):
+        cls = get_method(method)
+        if cls.extra_terms is not gm.GradientMatchingMethod.extra_terms:
+            timer.wrap(cls, "extra_terms", f"{method} extra terms (forward)")
+
+    load = [__import__("os").getloadavg()[0]]
+    results = []
+    for n in [int(s) for s in args.sizes.split(",") if s]:
+        ratio = n / visible + 1e-9
+        for method in [m for m in args.methods.split(",") if m]:
+            for phase, structure_epochs in (("structure", 2), ("features", 0)):
+                config = dict(epochs=args.epochs + 1, structure_epochs=structure_epochs, cycle_epochs=2,
+                              diagnostics_every=0, select_every=0, select_epochs=1)
+                timer.totals.clear()
+                out = create_method(method, config).condense(graph, ratio, Context(seed=0))
+                timed = out.info["history"][1:]
+                cpu = [r["cpu_seconds"] for r in timed]
+                parts = {k: v / len(out.info["history"]) for k, v in timer.totals.items()}
+                parts["rest: inner loop, optimiser, sampling"] = (
+                    sum(r["cpu_seconds"] for r in out.info["history"]) / len(out.info["history"]) - sum(parts.values()))
+                gflop = float("nan")
+                if not args.no_flops:
+                    with FlopCounterMode(display=False) as flops:
+                        create_method(method, dict(config, epochs=1)).condense(graph, ratio, Context(seed=0))
+                    gflop = flops.get_total_flops() / 1e9
+                results.append({"n": out.num_nodes, "method": method, "phase": phase, "threads": torch.get_num_threads(),
+                                "wall": statistics.median(r["seconds"] for r in timed), "cpu": statistics.median(cpu),
+                                "gflop": gflop, "parts": parts,
+                                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+                print(f"  n={out.num_nodes} {method} {phase}: {results[-1]['wall']:.2f} s wall, "
+                      f"{results[-1]['cpu']:.2f} CPU-s", file=sys.stderr)
+            if args.no_selection:
+                continue
+            # one validation checkpoint of the protocol's selection model (600 epochs, GCN)
+            select = create_method(method, dict(epochs=1, diagnostics_every=0, select_every=1))
+            sel = select.condense(graph, ratio, Context(seed=0)).info.get("selection_seconds")
+            results.append({"n": n, "method": method, "phase": "selection", "wall": sel})
+    load.append(__import__("os").getloadavg()[0])
+
+    print(f"{graph.name} x{args.scale} ({graph.num_nodes} nodes, d = {graph.feature_dim}), {args.threads} thread(s), "
+          f"{cpu_settings()}; load average {load[0]:.2f} before, {load[1]:.2f} after, on {__import__('os').cpu_count()} CPUs")
+    print("| n | method | phase | s/epoch wall | CPU-s/epoch | vs 1.5 s target (wall) | vs GCond (wall) | "
+          "GFLOP/epoch | GFLOP/s (CPU) | peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        if r["phase"] == "selection":
+            continue
+        base = next((b for b in results if b["n"] == r["n"] and b["phase"] == r["phase"] and b["method"] == "gcond"), None)
+        vs = f"{r['wall'] / base['wall']:.2f}x" if base else "-"
+        print(f"| {r['n']} | {r['method']} | {r['phase']} | {r['wall']:.2f} | {r['cpu']:.2f} | {r['wall'] / TARGET_S:.2f}x | "
+              f"{vs} | {r['gflop']:.0f} | {r['gflop'] / r['cpu']:.0f} | {r['peak_rss_mb']:.0f} |")
+    for r in results:
+        if r["phase"] == "selection":
+            print(f"one validation checkpoint (n = {r['n']}, {r['method']}): {r['wall']} s")
+    print("\nwhere the CPU time of an epoch goes (exclusive CPU-s per epoch):")
+    for r in results:
+        if r["phase"] != "selection":
+            parts = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["parts"].items(), key=lambda kv: -kv[1]))
+            print(f"- n={r['n']} {r['method']} {r['phase']}: {parts}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"load": load, "settings": cpu_settings(), "results": results}, f, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""CPU runtime settings: one torch thread unless asked, the OpenMP wait policy, huge pages for large tensors.
+
+**OpenMP wait policy.** torch runs the parallel regions of its CPU kernels (and MKL's) on OpenMP
+threads (libgomp). By default libgomp lets a thread that has finished its share of a region *spin*
+(busy-wait) for the next one before it sleeps. Gradient matching runs many thousands of small
+kernels per epoch; on a machine whose cores are shared with other processes a spinning thread takes
+the core from the thread that has work, and every region then waits for a thread the scheduler has
+parked: a condensation epoch at two threads cost many times the CPU of one thread
+(`benchmarks/bench_threads.py` prints both policies side by side). With the passive policy idle
+threads sleep at once.
+
+Passive waiting removes the spinning, not the waiting: every parallel region still waits for all
+its threads, and on cores shared with more runnable processes than cores (load average above the
+core count) a thread the scheduler has parked makes every region wait for a time slice: two threads
+then took many times the wall time of one (README, "CPU threads"). So a process uses **one** thread unless told otherwise (``OMP_NUM_THREADS=1``
+is the default): more threads are a deliberate choice, for a machine whose cores are its own.
+
+**Huge pages.** The structure generator's pairwise layers make tensors of tens of MB every step.
+glibc serves each from fresh ``mmap`` pages, so every element is first a page fault;
+``THP_MEM_ALLOC_ENABLE=1`` makes torch align such allocations to 2 MiB and ask for transparent huge
+pages (a fault per 2 MiB instead of per 4 KiB), which made the generator's forward and backward
+much faster here (`benchmarks/bench_condense_n300.py`).
+
+Both are read once, when torch loads or first allocates, so they have to be in the environment
+before the first ``import torch``: `apply_cpu_defaults` runs when ``mmgc`` is imported (and is
+inherited by every process started from it: Ray workers, benchmark subprocesses). A value already in
+the environment is kept (``OMP_NUM_THREADS=2`` two threads, ``OMP_WAIT_POLICY=ACTIVE`` spinning,
+``THP_MEM_ALLOC_ENABLE=0`` plain pages), and a process that imported torch before mmgc keeps what it started with;
+`defaults_apply` says which.
+
+**Thread counts** are set deliberately, never left to whatever the machine has: a sweep trial uses
+its CPU allocation (``resources.cpu``, `mmgc.harness.trial.TrialSpec.threads`: Ray gives each trial
+cores of its own), a benchmark its ``--threads`` flag, through `set_threads`; anything else one.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+CPU_DEFAULTS = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "THP_MEM_ALLOC_ENABLE": "1"}
+# whether torch was already loaded when mmgc set its defaults (then they did not take effect)
+_TORCH_LOADED_FIRST: bool | None = None
+
+
+def apply_cpu_defaults() -> None:
+    """Put `CPU_DEFAULTS` in the environment where no value is set (see the module docstring)."""
+    global _TORCH_LOADED_FIRST
+    if _TORCH_LOADED_FIRST is None:
+        _TORCH_LOADED_FIRST = "torch" in sys.modules
+    for name, value in CPU_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+def cpu_settings() -> dict[str, str]:
+    """The settings of `CPU_DEFAULTS` in this process's environment."""
+    return {name: os.environ.get(name, "unset") for name in CPU_DEFAULTS}
+
+
+def defaults_apply() -> bool:
+    """False when torch was loaded before mmgc set its defaults, so they did not take effect."""
+    return not _TORCH_LOADED_FIRST
+
+
+def set_threads(threads: int | float | None) -> int:
+    """Cap torch's CPU threads at ``threads`` (a fractional CPU allocation rounds down, at least 1;
+    None leaves the current count); returns the count in force."""
+    import torch
+
+    if threads is not None:
+        count = max(1, int(threads))
+        if torch.get_num_threads() != count:
+            torch.set_num_threads(count)
+    return torch.get_num_threads()

@@ -1,0 +1,89 @@
+"""Exit codes through the real entry point, in a subprocess: Ctrl-C (SIGINT) and SIGTERM stop `mmgc run`,
+`condense` and `evaluate` with one line and exit code 130, leaving no file half-written; SIGINT works
+even when the shell started the command with SIGINT ignored (a background job). (`mmgc sweep`'s
+interrupts are in test_sweep.py, beside its Ray cluster.)"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+MMGC = str(Path(sys.executable).parent / "mmgc")
+SMALL = ["--dataset", "synthetic", "-o", "nodes=300"]
+LONG_GCOND = ["--method", "gcond", "--ratio", "0.05", "-s", "epochs=100000", "-s", "hidden=16", "-s", "outer_loop=1",
+              "-s", "select_every=0"]
+
+
+def handles(pid: int, signum: int) -> bool:
+    """Whether process ``pid`` has installed a handler for ``signum`` (Linux: the SigCgt mask)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    mask = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), 16)
+    return bool(mask >> (signum - 1) & 1)
+
+
+def working(pid: int) -> bool:
+    """Whether the command body runs: the CLI imports torch only inside a command."""
+    try:
+        return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+def interrupt(args: list[str], signum: int, cwd: Path, settle: float = 0.5,
+              ignore_sigint: bool = False) -> tuple[int, str]:
+    """Start ``mmgc ARGS``, wait until its command runs with its handlers in place, plus ``settle``
+    seconds, send ``signum``; returns (exit code, stderr)."""
+    preexec = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else None
+    proc = subprocess.Popen([MMGC, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=preexec)
+    try:
+        deadline = time.time() + 120
+        while not (handles(proc.pid, signal.SIGTERM) and working(proc.pid)):
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() < deadline, "the command never started"
+            time.sleep(0.05)
+        time.sleep(settle)
+        assert proc.poll() is None, proc.communicate()  # still working: the signal lands mid-way
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=180)
+        return proc.returncode, err
+    finally:
+        if proc.poll() is None:  # a failed wait must not leave a 100,000-epoch run behind
+            proc.kill()
+            proc.communicate()
+
+
+@pytest.mark.parametrize("command, signum, ignore_sigint", [
+    ("run", signal.SIGINT, False),
+    ("run", signal.SIGTERM, False),
+    ("condense", signal.SIGINT, True),
+    ("evaluate", signal.SIGTERM, False),
+])
+def test_interrupted_commands_exit_130_with_one_line_and_no_half_file(tmp_path, command, signum, ignore_sigint):
+    if command == "evaluate":
+        from mmgc.datasets import load_dataset
+        from mmgc.methods import Context, create_method
+
+        graph = load_dataset("synthetic", nodes=300)
+        create_method("random").condense(graph, 0.05, Context()).save(tmp_path / "given.pt")
+        args = ["evaluate", "given.pt", *SMALL, "--runs", "5", "-e", "epochs=100000", "--rows-out", "rows.json"]
+    elif command == "condense":
+        args = ["condense", *SMALL, *LONG_GCOND, "--out", "graph.pt"]
+    else:
+        args = ["run", *SMALL, *LONG_GCOND, "--out", "graph.pt", "--rows-out", "rows.json"]
+    before = {p.name for p in tmp_path.iterdir()}
+    code, err = interrupt(args, signum, tmp_path, ignore_sigint=ignore_sigint)
+    name = signal.Signals(signum).name
+    assert code == 130, err
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith(f"interrupted by {name}: mmgc {command} stopped"), err
+    assert "Traceback" not in err
+    assert {p.name for p in tmp_path.iterdir()} == before  # no rows, no graph, no .tmp
