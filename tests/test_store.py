@@ -243,3 +243,26 @@ def test_leaderboard_fits_80_columns_and_never_cuts_a_method_name(tmp_path):
         else:  # the method name wrapped onto this line
             cells[-1] += piece
     assert sorted(cells) == sorted(labels)  # every name whole: wrapped where needed, never cut
+
+
+def test_leaderboard_marks_the_best_condensed_graph_and_never_ranks_test_selected_rows(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    store = ResultStore(str(tmp_path / "res"))
+    store.write_trial(rows_of("a", label="Alpha", vals=(0.40,)))
+    store.write_trial(rows_of("b", label="Beta", vals=(0.60,)))
+    store.write_trial(rows_of("w", label="Whole", method="original", ratio=1.0, vals=(0.90,)))
+    test_selected = rows_of("t", label="Gamma", vals=(0.95,))
+    for row in test_selected:
+        row["selection"] = "test"
+    store.write_trial(test_selected)
+    out = io.StringIO()
+    print_leaderboard(store, "exp", console=Console(file=out, width=200))
+    text = out.getvalue()
+    val_part, test_part = text.split("TEST-SELECTED")
+    line = {name: next(ln for ln in text.splitlines() if f" {name} " in ln) for name in ("Alpha", "Beta", "Whole", "Gamma")}
+    assert "*" in line["Beta"] and "*" not in line["Alpha"] and "*" not in line["Whole"]  # the whole graph is not ranked
+    assert "Gamma" in test_part and "Gamma" not in val_part  # its own table, after the validation-selected one
+    assert "*" in line["Gamma"]  # best only among the test-selected rows

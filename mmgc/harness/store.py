@@ -318,8 +318,10 @@ class ResultStore:
     def leaderboard(self, experiment: str | None = None, dataset: str | None = None, method: str | None = None,
                     phases: Iterable[str] = ("final", "single")) -> tuple[list[str], list[tuple]]:
         """Mean and (population) standard deviation of the test and validation metric per cell
-        (experiment, dataset, variant, ratio, method label, evaluation architecture), over every ok row
-        of the given phases (condensation seeds x evaluation seeds); failed rows are counted."""
+        (experiment, dataset, variant, selection, ratio, method label, evaluation architecture), over
+        every ok row of the given phases (condensation seeds x evaluation seeds); failed rows are
+        counted. ``selection`` is ``val`` (the protocol) or ``test`` (a reproduced test-selected
+        protocol), ``val`` for rows written before the column existed."""
         con = self.connect(experiment, None, None)
         filters, params = ["phase IN (SELECT unnest(?))"], [list(phases)]
         for column, value in (("experiment", experiment), ("dataset", dataset)):
@@ -329,8 +331,10 @@ class ResultStore:
         if method is not None:
             filters.append("(method = ? OR method_label = ?)")
             params += [method, method]
+        columns = {row[0] for row in con.execute("DESCRIBE results").fetchall()}
+        selection = "coalesce(selection, 'val')" if "selection" in columns else "'val'"
         query = f"""
-            SELECT experiment, dataset, coalesce(dataset_variant, '') AS variant, ratio,
+            SELECT experiment, dataset, coalesce(dataset_variant, '') AS variant, {selection} AS selection, ratio,
                    coalesce(method_label, method) AS method, arch, any_value(metric) AS metric,
                    count(*) FILTER (WHERE status = 'ok') AS runs,
                    count(DISTINCT condense_seed) FILTER (WHERE status = 'ok') AS seeds,
@@ -341,8 +345,8 @@ class ResultStore:
                    stddev_pop(val_metric) FILTER (WHERE status = 'ok') AS val_std,
                    max(n) AS n
             FROM ({DEDUP}) WHERE {' AND '.join(filters)}
-            GROUP BY experiment, dataset, variant, ratio, coalesce(method_label, method), arch
-            ORDER BY experiment, dataset, variant, ratio, method, arch
+            GROUP BY experiment, dataset, variant, {selection}, ratio, coalesce(method_label, method), arch
+            ORDER BY experiment, dataset, variant, selection DESC, ratio, method, arch
         """
         cursor = con.execute(query, params)
         return [d[0] for d in cursor.description], cursor.fetchall()
@@ -383,10 +387,13 @@ def print_leaderboard(store: ResultStore, experiment: str | None = None, dataset
                       method: str | None = None, phases: Iterable[str] = ("final", "single"), console=None) -> int:
     """Print the leaderboard (metrics in percent); returns the number of cells.
 
-    One table per (experiment, dataset and variant, metric), named in its title, so that a table
-    fits an 80-column terminal: ratio, synthetic nodes n, method, architecture, test and validation
-    mean ± std, runs (condensation seeds), and failed rows when there are any. Method names are never
-    cut: their column is as wide as the longest name (up to 40 characters; longer ones wrap)."""
+    One table per (experiment, dataset and variant, selection, metric), named in its title, so that
+    a table fits an 80-column terminal and test-selected rows never share a table (or a ranking) with
+    validation-selected ones: ratio, synthetic nodes n, method, architecture, test and validation
+    mean ± std, runs (condensation seeds), and failed rows when there are any. In each (ratio,
+    architecture) the condensed graph with the best test mean is marked ``*`` (the whole graph,
+    ratio 1, is not ranked). Method names are never cut: their column is as wide as the longest name
+    (up to 40 characters; longer ones wrap)."""
     from rich import box
     from rich.markup import escape
     from rich.table import Table
@@ -400,11 +407,22 @@ def print_leaderboard(store: ResultStore, experiment: str | None = None, dataset
     idx = {n: i for i, n in enumerate(names)}
     groups: dict[tuple, list[tuple]] = {}
     for r in rows:
-        groups.setdefault((r[idx["experiment"]], r[idx["dataset"]], r[idx["variant"]], r[idx["metric"]]), []).append(r)
-    for (exp, data, variant, metric), members in groups.items():
+        key = (r[idx["experiment"]], r[idx["dataset"]], r[idx["variant"]], r[idx["selection"]], r[idx["metric"]])
+        groups.setdefault(key, []).append(r)
+    for (exp, data, variant, selection, metric), members in groups.items():
         failed = any(r[idx["failed"]] for r in members)
+        best: dict[tuple, float] = {}
+        for r in members:
+            if r[idx["ratio"]] < 1 and r[idx["test_mean"]] is not None:
+                cell = (r[idx["ratio"]], r[idx["arch"]])
+                best[cell] = max(best.get(cell, float("-inf")), r[idx["test_mean"]])
+
+        def mark(r: tuple) -> str:
+            top = best.get((r[idx["ratio"]], r[idx["arch"]]))
+            return " *" if top is not None and r[idx["test_mean"]] == top else "  "
+
         cells = [[f"{r[idx['ratio']]:g}", "" if r[idx["n"]] is None else str(r[idx["n"]]), str(r[idx["method"]]),
-                  str(r[idx["arch"]]), format_mean_std(r[idx["test_mean"]], r[idx["test_std"]]),
+                  str(r[idx["arch"]]), format_mean_std(r[idx["test_mean"]], r[idx["test_std"]]) + mark(r),
                   format_mean_std(r[idx["val_mean"]], r[idx["val_std"]]), f"{r[idx['runs']]} ({r[idx['seeds']]})",
                   *([str(r[idx["failed"]])] if failed else [])] for r in members]
         headers = ["ratio", "n", "method", "arch", "test %", "val %", "runs", *(["failed"] if failed else [])]
@@ -412,10 +430,13 @@ def print_leaderboard(store: ResultStore, experiment: str | None = None, dataset
         others = sum(w for i, w in enumerate(widths) if i != 2) + 2 * len(headers) + 1  # two spaces between columns
         width = max(12, min(widths[2], console.width - others))  # the method column wraps only if it must
         title = f"{exp}: {data}" + (f" [{variant}]" if variant else "") + f", {metric} in % (mean ± std)"
+        if selection == "test":
+            title += ", TEST-SELECTED (reproduced protocol; not comparable with validation-selected tables)"
         table = Table(title=escape(title), box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True,
                       title_justify="left", caption_justify="left",
-                      caption=escape(f"runs: result rows (condensation seeds x evaluation seeds), in brackets the "
-                                     f"condensation seeds; results under {store.root}"))
+                      caption=escape(f"* best test mean per ratio and arch. runs: result rows (condensation seeds "
+                                     f"x evaluation seeds), in brackets the condensation seeds; results under "
+                                     f"{store.root}"))
         for i, header in enumerate(headers):
             if header == "method":
                 table.add_column(header, min_width=width, max_width=width, overflow="fold")
