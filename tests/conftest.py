@@ -45,3 +45,19 @@ def make_tiny_graph(n: int = 40, d_text: int = 6, d_image: int = 4, classes: int
 @pytest.fixture
 def tiny_graph():
     return make_tiny_graph()
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """The console entry point in-process with ``argv = mmgc ARGS``: (exit code, stdout, stderr)."""
+    import sys
+
+    from mmgc.harness.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["mmgc", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err

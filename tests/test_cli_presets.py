@@ -4,25 +4,16 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 import yaml
 
 from mmgc.errors import InputError
-from mmgc.harness.cli import main
 from mmgc.presets import find_preset, list_presets, load_preset
+from tests.conftest import run_cli
 
 
-def cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["mmgc", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
+cli = run_cli
 
 
 @pytest.mark.parametrize("preset", list_presets(), ids=lambda p: f"{p.method}:{p.name}")

@@ -1,13 +1,11 @@
 """`mmgc condense`, `mmgc evaluate`, `mmgc run`: outputs, files, and exit code 2 on bad input."""
 
 import json
-import sys
 
 import pytest
 
 from mmgc.graph import CondensedGraph
-from mmgc.harness.cli import main
-from tests.conftest import make_tiny_graph
+from tests.conftest import make_tiny_graph, run_cli
 
 FAST_METHOD = ["-s", "epochs=5", "-s", "hidden=16"]
 FAST_EVAL = ["-e", "epochs=5", "-e", "hidden=16"]
@@ -29,15 +27,7 @@ def tiny_dataset(monkeypatch):
                         lambda name, root=None, options=None, modalities=None: load(name, root, options))
 
 
-def cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["mmgc", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
+cli = run_cli
 
 
 def test_condense_writes_a_file_then_evaluate_prints_rows(tiny_dataset, monkeypatch, capsys, tmp_path):
