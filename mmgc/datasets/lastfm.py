@@ -219,7 +219,7 @@ def _wordllama_text(tags: list[list[str]]) -> tuple[torch.Tensor, str]:
     return torch.from_numpy(vectors), encoder, f"none: genre tags left out ({len(empty)} artists keep no tag: zero text)"
 
 
-def _train_statistics(x: torch.Tensor, train: torch.Tensor, standardize: bool, width: Optional[int],
+def _scale_on_train(x: torch.Tensor, train: torch.Tensor, standardize: bool, width: Optional[int],
                       where: str) -> torch.Tensor:
     """Standardise with train statistics, then project on the train nodes' top ``width`` principal
     axes (signs fixed so the largest loading of each axis is positive: deterministic)."""
@@ -256,8 +256,8 @@ def load_lastfm(root, options: LastFMOptions) -> MultimodalGraph:
     labelled = (y >= 0).nonzero()[:, 0]
     masks = random_split(labelled, options.split, options.split_seed, "lastfm-2k option split", n)
     train = masks["train_mask"]
-    text = _train_statistics(text, train, options.standardize, options.width, "text")
-    audio = _train_statistics(audio, train, options.standardize, options.width, "audio")
+    text = _scale_on_train(text, train, options.standardize, options.width, "text")
+    audio = _scale_on_train(audio, train, options.standardize, options.width, "audio")
     counts = torch.bincount(y[labelled], minlength=len(GENRES))
     info = {
         "name": NAME, "source": "lastfm", "citation": CITATION, "license": LICENSE, "files": str(folder),
