@@ -150,3 +150,17 @@ def test_bad_magb_options(shared_data):
         load_dataset("magb-toys+synthfeat", dims="8,4")
     with pytest.raises(InputError, match="unknown key 'colour'"):
         load_dataset("magb-toys", colour="red")
+
+
+def test_synthfeat_conflict_map_moves_whole_classes(shared_data):
+    """With ``conflict=1`` and a class map, exactly the nodes of the mapped classes conflict, and the
+    map is recorded in the knobs."""
+    g = load_dataset("magb-toys+synthfeat", dims="16,16", conflict=1.0, conflict_map="0-1,2-3")
+    moved = int(torch.isin(g.y, torch.tensor([0, 1, 2, 3])).sum())
+    assert g.info["knobs"]["conflict_nodes"] == moved
+    assert g.info["knobs"]["conflict_map"][:4] == [1, 0, 3, 2]
+    assert g.info["knobs"]["conflict_map"][4:] == list(range(4, 18))
+    plain = load_dataset("magb-toys+synthfeat", dims="16,16", conflict=1.0)
+    assert plain.info["knobs"]["conflict_map"] is None and plain.info["knobs"]["conflict_nodes"] == g.num_nodes
+    with pytest.raises(InputError, match="only applies with features=synthetic"):
+        load_dataset("magb-toys", conflict_map="0-1")

@@ -14,8 +14,8 @@ np.random.shuffle``), first 60% train, next 20% validation, the rest test. Trans
 
 The real graphs of this project carry no feature files. ``features="synthetic"`` attaches generated
 text and image features conditioned on the real labels (the synthetic CSBM's feature model: class
-embeddings, ``alignment``, ``conflict``, per-modality ``signal``/``noise``, ``modality_gap``), and the
-dataset is then named ``magb-toys+synthfeat`` / ``magb-grocery+synthfeat`` with provenance
+embeddings, ``alignment``, ``conflict``, ``conflict_map``, ``conflict_snr``, per-modality
+``signal``/``noise``, ``modality_gap``), and the dataset is then named ``magb-toys+synthfeat`` / ``magb-grocery+synthfeat`` with provenance
 ``real-topology+synthetic-features``; those names are registered too, with synthetic features as
 their default.
 """
@@ -41,7 +41,8 @@ from mmgc.graph import MultimodalGraph
 
 CITATION = "Yan et al. 2024, When Graph meets Multimodal: Benchmarking and Meditating on Multimodal Attributed Graph Learning (MAGB)"
 SYNTH_SUFFIX = "+synthfeat"
-_SYNTH_KNOBS = ("dims", "signal", "noise", "alignment", "modality_gap", "conflict", "feature_seed")
+_SYNTH_KNOBS = ("dims", "signal", "noise", "alignment", "modality_gap", "conflict", "conflict_map", "conflict_snr",
+                "feature_seed")
 
 
 @dataclass
@@ -58,6 +59,8 @@ class MAGBOptions:
     alignment: Literal["aligned", "unaligned"] = "aligned"
     modality_gap: float = 3.0
     conflict: float = 0.2
+    conflict_map: Optional[str] = None  # class permutation of the image modality ("0-1,2-3"); default: random other class
+    conflict_snr: float = 1.0           # multiplies the image modality's signal
     feature_seed: int = 0
 
     def __post_init__(self) -> None:
@@ -121,14 +124,16 @@ def _synthetic_features(y: torch.Tensor, classes: int, options: MAGBOptions):
     opts = SyntheticOptions(
         nodes=y.numel(), classes=classes, dims=options.dims, signal=options.signal, noise=options.noise,
         alignment=options.alignment, modality_gap=options.modality_gap, conflict=options.conflict,
-        seed=options.feature_seed, modality_names=("text", "image") if len(options.dims) == 2 else tuple(
+        conflict_map=options.conflict_map, conflict_snr=options.conflict_snr, seed=options.feature_seed,
+        modality_names=("text", "image") if len(options.dims) == 2 else tuple(
             f"m{i}" for i in range(len(options.dims))),
     )
     x, layout, is_conflict, _ = label_features(y, opts, torch.Generator().manual_seed(options.feature_seed))
     knobs = {"dims": list(opts.dims), "signal": list(opts.signal), "noise": list(opts.noise_levels),
              "alignment": opts.alignment, "modality_gap": opts.modality_gap, "conflict": opts.conflict,
              "conflict_modality": opts.modality_names[-1], "conflict_nodes": int(is_conflict.sum()),
-             "feature_seed": options.feature_seed}
+             "conflict_map": None if opts.class_map is None else opts.class_map.tolist(),
+             "conflict_snr": opts.conflict_snr, "feature_seed": options.feature_seed}
     return x, layout, knobs
 
 
