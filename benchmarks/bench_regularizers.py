@@ -127,8 +127,8 @@ def seconds_per_epoch(graph, arch: str, setting: str, epochs: int, hidden: int, 
 
 
 def condensed_seconds_per_epoch(condensed, graph, arch: str, setting: str, epochs: int, hidden: int, device: str) -> float:
-    from mmgc.harness.evaluate import threshold_edges
-    from mmgc.models.adjacency import Adjacency
+    from mmgc.adjacency import Adjacency
+    from mmgc.models.protocol import threshold_edges
 
     x = condensed.x.float().to(device)
     adj = Adjacency.from_dense(threshold_edges(condensed.adj.float(), EvalConfig().threshold_for(graph)).to(device))

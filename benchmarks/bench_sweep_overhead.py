@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mmgc.methods.base import CondensationMethod, SearchDim, register_method  # noqa: E402
+from tests import sweep_fakes  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,7 @@ class BenchNoop(CondensationMethod):
 
 
 def noop_trial(spec):
-    from mmgc.harness.trial import fake_rows
-
-    return fake_rows(spec, float(spec.config.get("x", 0.5)))
+    return sweep_fakes.fake_rows(spec, float(spec.config.get("x", 0.5)))
 
 
 def experiment(root: str, trials: int, search: bool):
@@ -74,6 +73,7 @@ def scheduling(trials: int, num_cpus: int) -> None:
         start = time.perf_counter()
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
                  logging_level="ERROR")
+        ray.cloudpickle.register_pickle_by_value(sweep_fakes)  # the workers need not find tests/
         ray_start = time.perf_counter() - start
         start = time.perf_counter()
         report = run_sweep(exp, trial_fn=noop_trial, progress=False)

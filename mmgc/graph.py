@@ -15,12 +15,13 @@ import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional, TypedDict
 
 import torch
 from torch import Tensor
 
 from mmgc.errors import InputError
+from mmgc.tempfiles import temporary_path
 
 SETTINGS = ("transductive", "inductive")
 METRICS = ("accuracy", "roc_auc")
@@ -275,6 +276,11 @@ class MultimodalGraph:
         graph (transductive; labels outside the train split must not be used)."""
         return self.split_graph("train")
 
+    @property
+    def num_visible_nodes(self) -> int:
+        """The nodes of `visible_graph` (the N of a condensation ratio), without building it."""
+        return int(self.train_mask.sum()) if self.setting == "inductive" else self.num_nodes
+
     def with_features(self, x: Tensor, modalities: Mapping[str, tuple[int, int]], suffix: str) -> "MultimodalGraph":
         """The same graph with other features (e.g. one modality only); the name gets ``suffix``."""
         info = dict(self.info, name=f"{self.name}{suffix}")
@@ -286,15 +292,6 @@ class MultimodalGraph:
 
     def to(self, device: torch.device | str) -> "MultimodalGraph":
         return _trusted(self, **{f.name: _move(getattr(self, f.name), device) for f in fields(self)})
-
-    def to_pyg(self):
-        """A PyTorch Geometric ``Data`` view (shares tensors)."""
-        from torch_geometric.data import Data
-
-        return Data(
-            x=self.x, edge_index=self.edge_index, edge_weight=self.edge_weight, y=self.y,
-            train_mask=self.train_mask, val_mask=self.val_mask, test_mask=self.test_mask,
-        )
 
     def summary(self) -> dict[str, Any]:
         """The facts `mmgc datasets info` prints."""
@@ -326,11 +323,55 @@ def _trusted(template: MultimodalGraph, **changes: Any) -> MultimodalGraph:
     return graph
 
 
+class CondensedInfo(TypedDict, total=False):
+    """The keys of `CondensedGraph.info` that the harness reads; a method may add its own.
+
+    `CondensationMethod.from_selection` and `CondensationMethod.from_learned` write every key but
+    ``selection_split``. A missing key leaves its result column empty.
+
+    ================  ==================================================================================
+    key               meaning (who reads it)
+    ================  ==================================================================================
+    method            the registered name (rows' ``method``; the ``mmgc run`` summary line)
+    config            the full config as a dict, defaults included (``method_config``, ``config_hash``)
+    dataset           the source graph's name (``mmgc evaluate`` refuses a graph of another dataset)
+    setting           transductive or inductive, as the source graph
+    ratio             the requested ``n / N`` (rows' ``ratio``; the summary line)
+    n                 the synthetic nodes
+    visible_nodes     N, the nodes the method could see (`plan_budget`; the summary line's "of N")
+    seed              the condensation seed (``condense_seed``)
+    device            where it condensed
+    condense_arch     the backbone that shaped the graph, None when none (``condense_arch``; Table 4)
+    wall_seconds      condensation wall time (``condense_seconds``; the summary line)
+    peak_memory_mb    peak memory while condensing (``condense_peak_mb``)
+    history           per-epoch metric dicts (MLflow metrics, the curves in the figures)
+    selected          the visible node ids a selection kept (coresets)
+    selection_split   ``test`` when a checkpoint was chosen on test metrics (flags the rows)
+    ================  ==================================================================================
+    """
+
+    method: str
+    config: dict[str, Any]
+    dataset: str
+    setting: str
+    ratio: float
+    n: int
+    visible_nodes: int
+    seed: int
+    device: str
+    condense_arch: Optional[str]
+    wall_seconds: float
+    peak_memory_mb: float
+    history: list[dict[str, Any]]
+    selected: list[int]
+    selection_split: str
+
+
 @dataclass(eq=False)
 class CondensedGraph:
     """A small synthetic graph: features ``x [n, d]``, a dense symmetric weighted ``adj [n, n]`` with
     zero diagonal, labels ``y [n]``, the source graph's modality layout, and ``info`` (method, its full
-    config, source dataset, ratio, n, seed, wall time, peak memory, per-epoch history).
+    config, source dataset, ratio, n, seed, wall time, peak memory, per-epoch history: `CondensedInfo`).
 
     ``save``/``load`` keep all of it in one file; ``CondensedGraph.load(g.save(p)) == g``.
     """
@@ -374,7 +415,7 @@ class CondensedGraph:
         """Write one file atomically (a temporary file renamed into place) and return its path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = Path(temporary_path(path))
         payload = {
             "format": "mmgc.CondensedGraph/1",
             "x": self.x.detach().cpu(),

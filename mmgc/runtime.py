@@ -28,6 +28,11 @@ the environment is kept (``OMP_NUM_THREADS=2`` two threads, ``OMP_WAIT_POLICY=AC
 ``THP_MEM_ALLOC_ENABLE=0`` plain pages), and a process that imported torch before mmgc keeps what it started with;
 `defaults_apply` says which.
 
+**Devices** are resolved by `resolve_device`, the one rule of the command line and of every trial:
+``auto`` is CUDA when this process can use a GPU and the CPU otherwise (the device chosen is written
+in every result row); an explicit ``cuda[:i]`` that this machine cannot provide is an input error,
+never a silent fall-back to the CPU.
+
 **Thread counts** are set deliberately, never left to whatever the machine has: a sweep trial uses
 its CPU allocation (``resources.cpu``, `mmgc.harness.trial.TrialSpec.threads`: Ray gives each trial
 cores of its own), a benchmark its ``--threads`` flag, through `set_threads`; anything else one.
@@ -72,3 +77,25 @@ def set_threads(threads: int | float | None) -> int:
         if torch.get_num_threads() != count:
             torch.set_num_threads(count)
     return torch.get_num_threads()
+
+
+def resolve_device(requested: str = "auto", where: str = "device"):
+    """The torch device for ``requested``: ``auto`` (CUDA when available, else the CPU), ``cpu`` or
+    ``cuda[:i]``. Raises `InputError` (naming ``where``) for a name torch does not know and for a CUDA
+    device this machine does not have."""
+    import torch
+
+    from mmgc.errors import InputError
+
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(requested)
+    except (RuntimeError, ValueError, TypeError):
+        raise InputError(f"{where}: expected auto, cpu or cuda[:i], found {requested!r}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"{where} {requested}: CUDA is not available on this machine (auto uses the CPU)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise InputError(f"{where} {requested}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device

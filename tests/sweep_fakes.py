@@ -29,6 +29,19 @@ class Dummy(CondensationMethod):
         raise NotImplementedError
 
 
+def fake_rows(spec, val: float, test: float | None = None, status: str = "ok", error: str | None = None,
+              n: int = 1) -> list[dict]:
+    """Complete rows as a trial would return them, without condensing."""
+    from mmgc.harness.schema import make_row
+    from mmgc.harness.trial import base_values, spec_config_hash
+
+    base = base_values(spec, config_hash=spec.config_hash or spec_config_hash(spec))
+    return [make_row(**base, setting="transductive", n=n, arch=a, eval_seed=s, metric="accuracy", val_metric=val,
+                     test_metric=val if test is None else test, status=status, error=error, device="cpu",
+                     condense_seconds=0.0, eval_seconds=0.0)
+            for a in spec.archs for s in spec.eval_seeds]
+
+
 def _value(spec) -> float:
     lr = float(spec.config.get("lr", 0.01))
     k = int(spec.config.get("k", 3))
@@ -36,17 +49,25 @@ def _value(spec) -> float:
 
 
 def quick_trial(spec):
-    from mmgc.harness.trial import fake_rows
-
     return fake_rows(spec, _value(spec))
 
 
-def sleepy_trial(spec, sleep: float = 0.5, log: str | None = None):
-    """Sleeps ``sleep`` seconds and appends its start, end, node and device to the file ``log``."""
-    from mmgc.harness.trial import fake_rows, node_name, resolve_device
+def sleepy_trial(spec, sleep: float = 0.5, log: str | None = None, hold_after: int | None = None,
+                 results: str | None = None):
+    """Sleeps ``sleep`` seconds and appends its start, end, node and device to the file ``log``.
+
+    With ``hold_after``, a trial that finds that many trial files in the store ``results`` never
+    finishes (until its process is killed): a sweep that is killed then is killed half-way, however
+    slow or fast the machine."""
+    from mmgc.harness.trial import node_name, resolve_device
 
     start = time.time()
     time.sleep(sleep)
+    if hold_after is not None:
+        from mmgc.harness.store import ResultStore
+
+        while len(ResultStore(results).files()) >= hold_after:
+            time.sleep(1.0)
     if log:
         with open(log, "a") as f:
             f.write(json.dumps({"trial": spec.trial_id, "start": start, "end": time.time(), "node": node_name(),
@@ -85,14 +106,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-cpus", type=int, default=2)
     args = parser.parse_args(argv)
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    from mmgc.harness.experiment import load_experiment
     from mmgc.harness.sweep import run_sweep
 
     import functools
 
     trial_fn = globals()[args.trial]
     if args.trial == "sleepy_trial":  # the workers may belong to another process's Ray: pass the knobs along
+        hold = os.environ.get("MMGC_FAKE_HOLD_AFTER")
         trial_fn = functools.partial(trial_fn, sleep=float(os.environ.get("MMGC_FAKE_SLEEP", "0.5")),
-                                     log=os.environ.get("MMGC_FAKE_LOG"))
+                                     log=os.environ.get("MMGC_FAKE_LOG"), hold_after=int(hold) if hold else None,
+                                     results=args.results or load_experiment(args.file).results)
     report = run_sweep(args.file, results=args.results, address=args.address, trial_fn=trial_fn,
                        num_cpus=args.num_cpus, progress=True,
                        resume_hint=f"python tests/sweep_fakes.py {args.file}")

@@ -105,10 +105,19 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(workdir, monkeypatch, c
 
 
 def test_a_stale_temporary_file_of_a_killed_writer_is_removed(workdir, monkeypatch, capsys):
-    """A `.tmp` left beside a write target (its writer was killed) goes as soon as the target is checked."""
-    from mmgc.harness.cli.run import check_write_target
+    """A temporary file left beside a write target by a writer that is gone goes as soon as the
+    target is checked; a live writer's stays."""
+    import subprocess
 
-    (workdir / "rows.json.tmp").write_text("half a file")
+    from mmgc.harness.cli.run import check_write_target
+    from mmgc.tempfiles import temporary_path
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    left = Path(temporary_path("rows.json").replace(f"~{os.getpid()}~", f"~{dead.pid}~"))
+    live = Path(temporary_path("rows.json"))
+    for path in (left, live):
+        path.write_text("half a file")
     assert check_write_target("rows.json", "--rows-out") == Path("rows.json")
-    assert not (workdir / "rows.json.tmp").exists()
+    assert not left.exists() and live.exists()
     assert not os.path.exists("rows.json")

@@ -10,6 +10,7 @@ import yaml
 
 from mmgc.errors import InputError
 from mmgc.presets import find_preset, list_presets, load_preset
+from sweep_fakes import fake_rows
 from tests.conftest import run_cli
 
 
@@ -61,7 +62,7 @@ def test_run_applies_the_preset_and_set_wins(monkeypatch, capsys, tmp_path):
 
     def fake(spec, reporter=None, strict=False, tracking=None):
         seen["config"] = dict(spec.config)
-        return trial.fake_rows(spec, 0.5), None
+        return fake_rows(spec, 0.5), None
 
     monkeypatch.setattr(trial, "run_trial_detailed", fake)
     code, out, err = cli(monkeypatch, capsys, "run", "--dataset", "synthetic", "--method", "gcond", "--ratio", "0.05",

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from conftest import make_tiny_graph
+from mmgc.adjacency import Adjacency
 from mmgc.errors import InputError
-from mmgc.models import Adjacency, build_backbone
+from mmgc.models import build_backbone
 from mmgc.models.training import graph_adjacency
 
 

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
+from mmgc.adjacency import Adjacency
 from mmgc.errors import InputError
-from mmgc.models import Adjacency, build_backbone, get_backbone, list_backbones
+from mmgc.models import build_backbone, get_backbone, list_backbones
 from mmgc.models.training import (
     MiniBatchConfig, NeighborSampler, SplitScorer, TrainConfig, graph_adjacency, seed_all, train_node_classifier,
     train_node_classifier_sampled,
@@ -160,3 +161,17 @@ def test_sampled_training_is_deterministic_and_learns():
     assert a.best_val == b.best_val and a.best_epoch == b.best_epoch
     assert all(torch.equal(p, q) for p, q in zip(model_a.parameters(), model_b.parameters()))
     assert a.best_val > 0.5
+
+
+def test_csr_index_lists_each_nodes_neighbours_and_every_edge_of_a_batch():
+    from mmgc.adjacency import CSR
+
+    row, col = torch.tensor([2, 0, 1, 0, 2]), torch.tensor([0, 2, 2, 1, 1])
+    csr = CSR.from_edges(row, col, 4)
+    assert csr.rowptr.tolist() == [0, 2, 3, 5, 5] and csr.col.tolist() == [1, 2, 2, 0, 1]
+    assert torch.equal(row[csr.order], torch.tensor([0, 0, 1, 2, 2]))  # carries edge attributes along
+    nodes = torch.tensor([2, 3, 0])
+    start, deg = csr.degree(nodes)
+    assert start.tolist() == [3, 5, 0] and deg.tolist() == [2, 0, 2]
+    segment, position = csr.edges_of(nodes)
+    assert segment.tolist() == [0, 0, 2, 2] and csr.col[position].tolist() == [0, 1, 1, 2]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from mmgc.adjacency import Adjacency
 from mmgc.methods._msgc_support import (
     SupportEdgeMLP, basic_neighbourhood_support, per_class_link_counts, support_edge_count,
 )
-from mmgc.models.adjacency import Adjacency
 
 CLASS_SIZES = [[1, 1], [2, 5], [3, 3, 3], [10, 1, 4, 7], [30, 9, 20, 2, 1], [100, 3, 250], [7] * 12]
 

@@ -92,3 +92,31 @@ def test_cli_lists_methods_with_their_source_and_describes_one(method_entry_poin
     assert "sr_gm" in listed.output and "my_method_pkg:FirstOfPool" in listed.output
     info = runner.invoke(app, ["methods", "info", "sr_gm"])
     assert info.exit_code == 0 and "damp_structure" in info.output and "loguniform" in info.output
+
+
+def test_cli_info_prints_docstrings_and_defaults_verbatim_not_as_markup(monkeypatch):
+    """``[c]`` in a docstring or a default is text, not a rich style tag to swallow."""
+    from dataclasses import dataclass
+
+    from typer.testing import CliRunner
+
+    from mmgc.harness.cli import app
+
+    @dataclass
+    class BracketConfig:
+        pattern: str = "[bold]x"
+
+    class Brackets(methods_base.CondensationMethod):
+        """Keeps counts[c] nodes of class [c]."""
+
+        Config = BracketConfig
+
+        def condense(self, graph, ratio, ctx):
+            raise AssertionError("never run")
+
+    monkeypatch.setitem(methods_base.METHOD_REGISTRY.classes, "brackets", Brackets)
+    Brackets.name = "brackets"
+    result = CliRunner().invoke(app, ["methods", "info", "brackets"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "counts[c] nodes of class [c]" in " ".join(result.output.split())  # the title wraps to the table
+    assert "'[bold]x'" in result.output

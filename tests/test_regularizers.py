@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from mmgc import plugins
+from mmgc.adjacency import Adjacency
 from mmgc.errors import InputError
-from mmgc.models.adjacency import Adjacency
 from mmgc.regularizers import (
     BatchSampler, create_regularizer, describe_regularizers, get_regularizer, list_regularizers, parse_regularizers,
     register_regularizer, regularizer_loss,
@@ -456,6 +456,9 @@ def test_condensation_adds_regularizers_on_its_synthetic_embeddings(method):
     condensed = create_method(method, fast).condense(make_tiny_graph(n=48, d_text=5, d_image=5), 0.25, Context(seed=0))
     history = condensed.info["history"]
     assert all(math.isfinite(h["reg/optimag"]) and math.isfinite(h["reg/dagr"]) for h in history)
+    # each term on its own sends a gradient to the synthetic features (the engine's per-term
+    # autograd.grad of the term w.r.t. X_S on every diagnosed step), not only a logged value
+    assert all(h["gradnorm_x/reg/optimag"] > 0 and h["gradnorm_x/reg/dagr"] > 0 for h in history)
     assert condensed.info["config"]["regularizers"] == "optimag:weight=0.5+dagr"
     with pytest.raises(InputError, match="unknown regularizer"):
         create_method(method, dict(fast, regularizers="nope"))
@@ -477,7 +480,7 @@ def test_experiment_entries_carry_their_own_regularizers():
         parse_experiment(bad)
     path = Path(__file__).resolve().parents[1] / "tune_configs" / "regularizers_synthetic.yaml"
     labels = {m.label: m.regularizers for m in load_experiment(path).methods}
-    assert labels["Original"] is None and labels["SR-GM+DAGR"] == "dagr"
+    assert labels["Original"] is None and labels["SR-GM+DAGR w=10.0"] == "dagr:weight=10.0"
 
 
 REG_SWEEP_YAML = """
@@ -488,7 +491,7 @@ methods:
   - {name: original}
   - {name: original, label: Original+OptiMAG, regularizers: "optimag:batch_size=32"}
   - {name: original, label: Original+DAGR, regularizers: dagr}
-  - {name: random}
+  - {name: random, label: Random}
   - {name: random, label: Random+DAGR, regularizers: dagr}
 seeds: {condense: [0], eval: [0, 1]}
 evaluation: {archs: [gcn, mmgcn], options: {epochs: 15}}

@@ -21,6 +21,7 @@ EXPERIMENT = "table2_main_synthetic"
 # method -> (method_config, test metric offset): SR-GM is 6 points ahead of GCond on every seed (give or
 # take a little per-seed noise, `_noise`), Random far behind
 METHODS = {"random": ({}, 0.0), "gcond": ({"epochs": 6}, 0.10), "sr_gm": ({"epochs": 6, "lam": 1000.0, "decouple": True}, 0.16)}
+LABELS = {"random": "Random", "gcond": "GCond", "sr_gm": "SR-GM", "original": "Original"}  # the experiment's labels
 RATIOS = (0.05, 0.1)
 CONDENSE_SEEDS = (0, 1, 2)
 EVAL_SEEDS = (0, 1)
@@ -29,7 +30,7 @@ EVAL_SEEDS = (0, 1)
 def _row(trial: str, method: str, ratio: float, seed: int, eval_seed: int, value: float, **extra):
     config, _ = METHODS.get(method, ({}, 0.0))
     return make_row(experiment=EXPERIMENT, phase="final", trial_id=trial, dataset="synthetic", dataset_variant="",
-                    setting="transductive", ratio=ratio, n=int(ratio * 600), method=method,
+                    setting="transductive", ratio=ratio, n=int(ratio * 600), method=method, method_label=LABELS[method],
                     method_config=json.dumps(config, sort_keys=True), config_hash=f"{method}-hash0123456789",
                     condense_seed=seed, condense_arch="gcn", arch="gcn", eval_seed=eval_seed, metric="accuracy",
                     val_metric=value - 0.01, test_metric=value, best_epoch=40 + 10 * eval_seed, status="ok",
@@ -297,7 +298,7 @@ def test_tables_all_skips_what_has_no_rows(store, tmp_path):
 
 
 def test_heat_map_colour_scale_spans_at_least_the_minimum():
-    from mmgc.harness.tables import FIG4_MIN_SPAN, _colour_range
+    from mmgc.harness.tables.figures import FIG4_MIN_SPAN, _colour_range
 
     low, high = _colour_range([71.2, 71.5])
     assert high - low == pytest.approx(FIG4_MIN_SPAN) and (low + high) / 2 == pytest.approx(71.35)
@@ -334,9 +335,9 @@ def test_report_in_headless_chromium(store, root_page, tmp_path):
         browser.js(f"document.querySelectorAll('#leaderboard thead th')[{column}].click()")
         _, second = sorted_view()
         assert second == sorted(second) and second != first
-        browser.js("const s = document.querySelector('select[data-filter=method]'); s.value = 'gcond';"
+        browser.js("const s = document.querySelector('select[data-filter=method]'); s.value = 'GCond';"
                    "s.dispatchEvent(new Event('change'))")
-        assert browser.js(f"{rows}.filter(r => !r.hidden).map(r => r.dataset.method)") == ["gcond"] * len(RATIOS)
+        assert browser.js(f"{rows}.filter(r => !r.hidden).map(r => r.dataset.method)") == ["GCond"] * len(RATIOS)
         shot = browser.screenshot(tmp_path / "report.png")
         assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 20_000
         assert browser.errors == []

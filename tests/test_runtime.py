@@ -36,3 +36,47 @@ def test_set_threads_rounds_a_cpu_allocation_down_to_at_least_one():
         assert set_threads(2.0) == 2
     finally:
         torch.set_num_threads(before)
+
+
+# ---------------------------------------------------------------------------------------- devices
+def test_auto_device_is_cuda_when_available_else_the_cpu(monkeypatch):
+    from mmgc.runtime import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("auto") == torch.device("cuda")
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
+
+
+def test_an_explicit_cuda_device_the_machine_lacks_is_bad_input(monkeypatch):
+    import pytest
+
+    from mmgc.errors import InputError
+    from mmgc.runtime import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(InputError, match="--device cuda: CUDA is not available"):
+        resolve_device("cuda", where="--device")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(InputError, match="cuda:1: this machine has 1 CUDA device"):
+        resolve_device("cuda:1")
+    with pytest.raises(InputError, match="expected auto, cpu or cuda"):
+        resolve_device("tpu")
+
+
+def test_a_trial_asking_for_a_missing_cuda_device_fails_instead_of_running_on_the_cpu(monkeypatch):
+    import pytest
+
+    from mmgc.errors import InputError
+    from mmgc.harness.trial import TrialSpec, run_trial
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    spec = TrialSpec(dataset="synthetic", method="random", ratio=0.05, device="cuda")
+    rows = run_trial(spec)
+    assert rows and all(r["status"] == "failed" and "CUDA is not available" in r["error"] for r in rows)
+    with pytest.raises(InputError, match="device cuda"):
+        run_trial(spec, strict=True)

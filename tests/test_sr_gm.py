@@ -134,9 +134,10 @@ def test_sr_gm_end_to_end_logs_its_terms_and_diagnostics():
         assert key in h[0] and math.isfinite(h[0][key]), key
     assert h[0]["loss_total"] == pytest.approx(h[0]["loss_gm"] + h[0]["damping"], rel=1e-5)
     assert h[0]["dirichlet_Gp"] <= h[0]["dirichlet_G"] * 1.5 + 1e-12  # same field, conflicts removed
-    # decoupling changes the run when there are conflicts; without it the run is "w/o D"
+    # this run has conflicting modality gradients, so decoupling them changes it; without it the run is "w/o D"
+    assert max(e["conflict_frac"] for e in h) > 0
     no_d = create_method("sr_gm", dict(FAST, lam=1e4, decouple=False)).condense(graph, 0.25, Context(seed=0))
-    assert not torch.equal(condensed.x, no_d.x) or h[0]["conflict_frac"] == 0
+    assert not torch.equal(condensed.x, no_d.x)
 
 
 @pytest.mark.parametrize("options", [dict(decouple_target="meta_gradient"), dict(feature_grad="total"),

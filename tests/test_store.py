@@ -149,6 +149,52 @@ def test_four_concurrent_writers_lose_nothing(tmp_path):
     assert not list(Path(root).rglob("*.tmp"))
 
 
+_KILLED_WRITER = """
+import os, sys, time
+from mmgc.harness.store import ResultStore
+from tests.test_store import rows_of
+
+os.replace = lambda *args: time.sleep(600)  # the file is written and flushed; the rename never comes
+ResultStore(sys.argv[1]).write_trial(rows_of("killed"))
+"""
+
+
+def test_a_writer_killed_mid_write_leaves_a_temporary_file_that_the_next_compaction_removes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from mmgc.tempfiles import STALE_AFTER_S, temporary_path
+
+    root = tmp_path / "res"
+    store = ResultStore(str(root))
+    store.write_trial(rows_of("kept"))
+    writer = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(root)], cwd=Path(__file__).parents[1])
+    deadline = time.time() + 120
+    while not list(root.rglob("*.tmp")):  # observable progress, however slow the machine
+        assert writer.poll() is None and time.time() < deadline, "the writer never started its file"
+        time.sleep(0.05)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    (left,) = root.rglob("*.tmp")
+    folder = left.parent
+    live = Path(temporary_path(folder / "live.parquet"))  # this process: a writer still running
+    elsewhere = folder / ".other.parquet~another-host~12~abcd.tmp"  # another host's: cannot be checked
+    abandoned = folder / ".old.parquet~another-host~12~abcd.tmp"
+    artifact = root / "artifacts" / f".t.pt{left.name.split('.parquet', 1)[1]}"  # a condensed graph, same dead writer
+    artifact.parent.mkdir()
+    for path in (live, elsewhere, abandoned, artifact):
+        path.write_bytes(b"half")
+    old = time.time() - STALE_AFTER_S - 60
+    os.utime(abandoned, (old, old))
+    assert store.files("exp") == [str(folder / "kept.parquet")]  # readers never see a temporary file
+    store.compact("exp")
+    assert sorted(p.name for p in root.rglob("*.tmp")) == sorted([live.name, elsewhere.name])
+    assert [r["trial_id"] for r in store.rows("exp")] == ["kept", "kept"]
+
+
 def test_uri_root_goes_through_pyarrow_filesystems(tmp_path):
     """A root that is a URI (s3://, gs://, ...) is written as one object per trial and read through
     pyarrow.fs; exercised here with a file:// URI forced down that path."""

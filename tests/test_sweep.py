@@ -60,8 +60,9 @@ def experiment_file(tmp_path, name="fake", n_trials=3, seeds=(0, 1), ratios=(0.0
     return path
 
 
-def wait_idle(timeout: float = 60.0) -> None:
-    """Until every CPU of the shared cluster is free again (a killed driver's trials are gone)."""
+def wait_idle(timeout: float = 300.0) -> None:
+    """Until every CPU of the shared cluster is free again (a killed driver's trials are gone);
+    polled, so a fast machine does not wait and a loaded one has minutes."""
     import ray
 
     deadline = time.time() + timeout
@@ -181,21 +182,18 @@ def test_a_worker_that_dies_becomes_failed_rows(tmp_path, ray_address):
 def test_sigkill_midway_then_resume_has_no_duplicate_and_no_missing_row(tmp_path, ray_address):
     path = experiment_file(tmp_path)
     results = tmp_path / "results"
-    env = dict(os.environ, MMGC_FAKE_SLEEP="0.4")
+    # from the 4th trial file on, the killed sweep's trials hold: it is killed half-way on any machine
+    env = dict(os.environ, MMGC_FAKE_SLEEP="0.4", MMGC_FAKE_HOLD_AFTER="4")
     proc = subprocess.Popen([sys.executable, str(HERE / "sweep_fakes.py"), str(path), "--address", ray_address],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.time() + 120
-        while len(ResultStore(str(results)).files("fake")) < 4:
-            assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
-            assert time.time() < deadline, "no trial finished in time"
-            time.sleep(0.05)
+        wait_for_trials(proc, results, "fake", count=4, timeout=600)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     written = len(ResultStore(str(results)).files("fake"))
     assert 4 <= written < 14, written
-    wait_idle()
+    wait_idle(timeout=600)
     report = run_sweep(path, trial_fn=sweep_fakes.quick_trial, progress=False)
     assert report.skipped >= 4 and report.complete
     assert_complete_once(results, "fake", cells_searched=2, n_trials=3, finals=8)
@@ -373,7 +371,9 @@ def start_sweep(args, env=None, ignore_sigint=False):
 def wait_for_trials(proc, results: Path, experiment: str, count: int = 1, timeout: float = 120) -> None:
     deadline = time.time() + timeout
     while len(ResultStore(str(results)).files(experiment)) < count:
-        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        if proc.poll() is not None:
+            out = proc.communicate()[0]
+            raise AssertionError((out.decode() if isinstance(out, bytes) else out)[-3000:])
         assert time.time() < deadline, "no trial finished in time"
         time.sleep(0.05)
 
@@ -410,8 +410,21 @@ def test_cli_sweep_with_a_failed_trial_exits_1(tmp_path, ray_address):
 def test_sigkill_then_resume_closes_mlflow_runs_and_stops_the_ray_it_left(tmp_path):
     """A sweep on its own local Ray, killed with SIGKILL: the resumed sweep marks the killed sweep's
     MLflow runs KILLED and stops what remains of the Ray processes the killed driver started."""
+    import psutil
+
     from mmgc.harness import tracking
-    from mmgc.harness.sweep import _stop
+
+    def running(processes) -> list[int]:
+        """The recorded processes (same pid and start time) still running; zombies are gone."""
+        alive = []
+        for pid, created, _name in processes:
+            try:
+                proc = psutil.Process(int(pid))
+                if abs(proc.create_time() - float(created)) < 1e-3 and proc.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(int(pid))
+            except psutil.Error:
+                continue
+        return alive
 
     path = cli_experiment(tmp_path, name="killed", seeds=12)
     sessions = tmp_path / "sessions"
@@ -427,14 +440,17 @@ def test_sigkill_then_resume_closes_mlflow_runs_and_stops_the_ray_it_left(tmp_pa
     experiment_id = c.get_experiment_by_name("killed").experiment_id
     assert c.search_runs([experiment_id], "attributes.status = 'RUNNING'")  # the killed sweep's parent run
     resumed = start_sweep([str(path), "--num-cpus", "2", "--no-progress"], env=env)
-    out, _ = resumed.communicate(timeout=600)
+    out, _ = resumed.communicate(timeout=1800)
     assert resumed.returncode == 0, out[-3000:]
     assert "MLflow runs a killed sweep had left RUNNING (now KILLED)" in out
     assert not c.search_runs([experiment_id], "attributes.status = 'RUNNING'")
     killed = c.search_runs([experiment_id], "attributes.status = 'KILLED'")
     assert any(r.data.tags.get(tracking.TAG_KIND) == "sweep" for r in killed)
     assert not list(sessions.glob("*.json"))  # both drivers' records are gone
-    assert _stop(record["children"], timeout=0.1) == []  # none of the killed driver's processes is alive
+    deadline = time.time() + 120  # stopped with SIGTERM then SIGKILL: their exit may lag on a loaded machine
+    while running(record["children"]) and time.time() < deadline:
+        time.sleep(0.5)
+    assert running(record["children"]) == []  # none of the killed driver's processes is alive
     assert len(ResultStore(str(tmp_path / "results")).completed("killed")) == 12  # every trial once
 
 
@@ -443,7 +459,7 @@ def test_orphaned_ray_processes_are_stopped_only_when_their_driver_is_gone(tmp_p
     start time); a live driver's are left alone; a record of a pid reused by another process is inert."""
     import psutil
 
-    from mmgc.harness.sweep import _process_key, release_ray_processes, stop_orphaned_ray
+    from mmgc.harness.sweep.ray_processes import _process_key, release_ray_processes, stop_orphaned_ray
 
     orphan = subprocess.Popen(["sleep", "60"])
     kept = subprocess.Popen(["sleep", "60"])

@@ -1,15 +1,17 @@
 """Paper tables and figures, rebuilt from a results store written by a tiny *real* sweep.
 
 The store comes from `run_sweep` with the real trial (`run_trial`: condense + evaluate) and MLflow
-tracking on the small `synthetic` dataset: coresets, GCond, SR-GM and its ablations (a grid over
-``decouple`` x ``lam``), Original; aligned and unaligned features; a second small sweep with
-text-only and image-only variants for Figure 3. No row is written by hand. The checks recompute
-every number independently with SQL over the same Parquet files.
+tracking on the small `synthetic` dataset: coresets, GCond, SR-GM, SR-GM at lam = 0 and the
+ablations, Original; aligned and unaligned features; a second small sweep with text-only and
+image-only variants for Figure 3. No row of the store is written by hand. The checks recompute every
+number independently with SQL over the same Parquet files. The tests of the layout (which labels make
+which columns) use a few hand-made rows.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import subprocess
@@ -23,8 +25,9 @@ from mmgc.harness import tables
 
 MMGC = str(Path(sys.executable).parent / "mmgc")
 MAIN, FIG3 = "tables_tiny", "tables_fig3"
-GM = ("{backbone: gcn, epochs: 6, outer_loop: 1, inner_loop: 1, select_every: 2, select_epochs: 30, pge_hidden: 16, "
-      "hidden: 32, batch_per_class: 32, cycle_epochs: 3, structure_epochs: 1}")
+GM_KEYS = ("backbone: gcn, epochs: 6, outer_loop: 1, inner_loop: 1, select_every: 2, select_epochs: 30, pge_hidden: 16, "
+           "hidden: 32, batch_per_class: 32, cycle_epochs: 3, structure_epochs: 1")
+GM = "{" + GM_KEYS + "}"
 
 MAIN_YAML = f"""
 name: {MAIN}
@@ -36,18 +39,20 @@ datasets:
     options: {{nodes: 200, alignment: unaligned}}
     ratios: [0.05]
 methods:
-  - name: random
+  - {{name: random, label: Random}}
   - name: herding
+    label: Herding
     fixed: {{epochs: 30}}
     archs: [gcn, mlp]
-  - name: kcenter
-    fixed: {{epochs: 30}}
+  - {{name: kcenter, label: K-Center, fixed: {{epochs: 30}}}}
   - name: gcond
+    label: GCond
     fixed: {GM}
     archs: [gcn, mlp]
-  - name: sr_gm
-    fixed: {GM}
-    grid: {{decouple: [true, false], lam: [0.0, 1000.0]}}
+  - {{name: sr_gm, label: SR-GM, fixed: {{{GM_KEYS}, lam: 1000.0}}}}
+  - {{name: sr_gm, label: SR-GM w/o R, fixed: {{{GM_KEYS}, lam: 0.0}}}}
+  - {{name: sr_gm, label: SR-GM w/o D, fixed: {{{GM_KEYS}, decouple: false, lam: 1000.0}}}}
+  - {{name: sr_gm, label: SR-GM w/o D+R, fixed: {{{GM_KEYS}, decouple: false, lam: 0.0}}}}
   - name: original
 seeds: {{condense: [0], eval: [0, 1]}}
 evaluation: {{archs: [gcn], options: {{epochs: 100}}}}
@@ -69,10 +74,8 @@ datasets:
     modalities: [image]
     ratios: [0.05]
 methods:
-  - name: gcond
-    fixed: {GM}
-  - name: sr_gm
-    fixed: {GM}
+  - {{name: gcond, label: GCond, fixed: {GM}}}
+  - {{name: sr_gm, label: SR-GM, fixed: {GM}}}
 seeds: {{condense: [0], eval: [0, 1]}}
 evaluation: {{archs: [gcn], options: {{epochs: 100}}}}
 resources: {{cpu: 1, gpu: 0}}
@@ -102,34 +105,27 @@ def sql(root, query, *params):
     return [dict(zip(names, r)) for r in cursor.fetchall()]
 
 
-def label_of(method: str, config_json: str) -> str:
-    """The test's own reading of a row's column label (independent of tables.method_label)."""
-    names = {"random": "Random", "herding": "Herding", "kcenter": "K-Center", "gcond": "GCond", "original": "Original"}
-    if method != "sr_gm":
-        return names[method]
-    config = json.loads(config_json)
-    return {(True, False): "SR-GM", (True, True): "SR-GM w/o R", (False, False): "SR-GM w/o D",
-            (False, True): "SR-GM w/o D+R"}[(config["decouple"], config["lam"] == 0)]
+def cell_means(rows) -> dict:
+    """(ratio, stored label) -> (mean, std) in percent (each label of the store is one config)."""
+    return {(r["ratio"], r["method_label"]): (r["m"] * 100, r["s"] * 100) for r in rows}
 
 
 def unaligned_means(root, experiment, arch="gcn"):
     """(ratio, label) -> (mean, std) of the test metric in percent on the unaligned variant, from SQL."""
-    rows = sql(root, """
-        SELECT method, method_config, ratio, avg(test_metric) AS m, stddev_pop(test_metric) AS s
+    return cell_means(sql(root, """
+        SELECT method_label, ratio, avg(test_metric) AS m, stddev_pop(test_metric) AS s
         FROM results WHERE experiment = ? AND phase = 'final' AND status = 'ok' AND arch = ?
           AND coalesce(dataset_variant, '') LIKE '%alignment=unaligned%'
-        GROUP BY ALL""", experiment, arch)
-    return {(r["ratio"], label_of(r["method"], r["method_config"])): (r["m"] * 100, r["s"] * 100) for r in rows}
+        GROUP BY ALL""", experiment, arch))
 
 
 def aligned_means(root, experiment, arch="gcn"):
-    rows = sql(root, """
-        SELECT method, method_config, ratio, avg(test_metric) AS m, stddev_pop(test_metric) AS s
+    return cell_means(sql(root, """
+        SELECT method_label, ratio, avg(test_metric) AS m, stddev_pop(test_metric) AS s
         FROM results WHERE experiment = ? AND phase = 'final' AND status = 'ok' AND arch = ?
           AND coalesce(dataset_variant, '') NOT LIKE '%unaligned%'
           AND coalesce(dataset_variant, '') NOT LIKE '%modalities=%'
-        GROUP BY ALL""", experiment, arch)
-    return {(r["ratio"], label_of(r["method"], r["method_config"])): (r["m"] * 100, r["s"] * 100) for r in rows}
+        GROUP BY ALL""", experiment, arch))
 
 
 def stat_text(cell: tables.Cell) -> str:
@@ -155,8 +151,8 @@ def test_store_is_real_and_tracked(store):
 
 def test_table2_structure_bold_and_delta(store):
     table = tables.build("table2", str(store), [MAIN])
-    assert table.header == ["Dataset", "Ratio (r)", "Random", "Herding", "K-Center", "MSGC", "SGDD", "GCond", "SR-GM",
-                            "Δ (points)", "Original"]
+    assert table.header == ["Dataset", "Ratio (r)", "Random", "Herding", "K-Center", "MSGC", "SGDD", "GCond", "GCond-X",
+                            "SR-GM", "Δ (points)", "Original"]
     assert [r[1].text for r in table.rows] == ["5%", "10%"]
     means = aligned_means(store, MAIN)
     col = {h: i for i, h in enumerate(table.header)}
@@ -167,6 +163,7 @@ def test_table2_structure_bold_and_delta(store):
             assert stat_text(row[col[label]]) == f"{mean:.2f} ± {std:.2f}"
         # no result: missing, never zero
         assert row[col["MSGC"]].render("md") == "—" and row[col["SGDD"]].render("csv") == ""
+        assert row[col["GCond-X"]].render("md") == "—"
         # best bold, second underlined
         ranked = sorted({round(means[(ratio, l)][0], 9) for l in ("Random", "Herding", "K-Center", "GCond", "SR-GM")},
                         reverse=True)
@@ -260,10 +257,16 @@ def test_figures(store, tmp_path):
     fig3 = tables.build("fig3", str(store), [FIG3], out)
     assert fig3.panels == 1 and fig3.series >= 4  # GCond: text, image, fused; SR-GM: fused (one modality: no pairs)
     fig4 = tables.build("fig4", str(store), [MAIN], out)
+    assert fig4.panels == 2 and fig4.series == 2 + 1  # the proposed label's rows: one λ x ratios
+    # a layout whose proposed column also takes the λ = 0 entry sweeps both λ
+    layout = tables.load_layout()
+    sweep = dataclasses.replace(layout, main=tuple(
+        tables.Column(c.name, c.labels + ("SR-GM w/o R",)) if c.name == layout.proposed else c for c in layout.main))
+    fig4 = tables.build("fig4", str(store), [MAIN], out, layout=sweep)
     assert fig4.panels == 2 and fig4.series == 2 * 2 + 2 * 1  # λ in {0, 1000} x ratios
     fig5 = tables.build("fig5", str(store), [MAIN], out)
     assert fig5.series == 2 * 5  # five methods with an Original, aligned and unaligned
-    gaps = tables.figure5_gaps(tables.load_results(str(store), [MAIN]))
+    gaps = tables.figure5_gaps(tables.load_results(str(store), [MAIN]), tables.load_layout())
     means = aligned_means(store, MAIN)
     original = sql(store, """SELECT avg(test_metric) * 100 AS m FROM results WHERE experiment = ? AND
                              method = 'original' AND arch = 'gcn' AND coalesce(dataset_variant, '') NOT LIKE
@@ -302,12 +305,91 @@ def test_runs_show_on_a_table_row(store):
     assert "method = gcond" in out.stdout and "condense/conflict_frac" in out.stdout and "curves.png" in out.stdout
 
 
-def test_labels_come_from_method_config():
-    row = {"method": "sr_gm", "method_config": json.dumps({"lam": 0.0, "decouple": False})}
-    assert tables.method_label(row) == "SR-GM w/o D+R"
-    assert tables.method_label(dict(row, method_config=json.dumps({"lam": 10.0, "decouple": False}))) == "SR-GM w/o D"
-    assert tables.method_label(dict(row, method_config=json.dumps({"lam": 10.0, "decouple": True}))) == "SR-GM"
-    assert tables.method_label({"method": "kcenter", "method_config": "{}"}) == "K-Center"
+def hand_row(label, value, *, method="sr_gm", config=None, ratio=0.1, seed=0, variant="", val=None):
+    """A final row as the store returns it (with the ``label`` that `load_results` adds)."""
+    row = dict(experiment="hand", phase="final", trial_id=f"{label}-{ratio}-{seed}-{variant}", dataset="d",
+               dataset_variant=variant, ratio=ratio, method=method, method_label=label,
+               method_config=json.dumps(config or {}), config_hash=f"{label}-hash", condense_seed=seed,
+               condense_arch="gcn", arch="gcn", eval_seed=0, metric="accuracy",
+               val_metric=value if val is None else val, test_metric=value, regularizers="[]")
+    return dict(row, label=tables.row_label(row))
+
+
+def hand_results(rows):
+    return tables.Results(rows, ["hand"], "unused")
+
+
+def test_a_row_prints_under_its_stored_label():
+    """The experiment's label is what the tables print: never re-derived from the method's config."""
+    rows = []
+    for variant in ("", "alignment=unaligned"):
+        for seed in (0, 1):
+            # configs that contradict the labels: a derivation from decouple/lam would move every row
+            rows += [hand_row("SR-GM", 0.70, config={"decouple": False, "lam": 0.0}, seed=seed, variant=variant),
+                     hand_row("SR-GM w/o D", 0.60, config={"decouple": True, "lam": 1000.0}, seed=seed, variant=variant),
+                     hand_row("SR-GM w/o D+R", 0.50, config={"decouple": True, "lam": 10.0}, seed=seed, variant=variant)]
+    layout = tables.load_layout()
+    table = tables.ablation_table(hand_results(rows), layout)
+    assert [(r[2].text, r[3].stat.mean, r[4].stat.mean) for r in table.rows] == [
+        ("SR-GM", 0.70, 0.70), ("w/o D", 0.60, 0.60), ("w/o D+R", 0.50, 0.50)]
+    assert [d["value"] for d in tables.ablation_deltas(table)] == pytest.approx([10.0, 10.0, 10.0, 10.0])
+    assert table.notes[0].startswith("Δ1 = SR-GM − (SR-GM w/o D); Δ2 = (SR-GM w/o D) − (SR-GM w/o D+R)")
+    main = tables.main_table(hand_results(rows), "Table 2", "t", "aligned", layout)
+    assert stat_text(main.rows[0][main.header.index("SR-GM")]) == "70.00 ± 0.00"
+    # a label's grid cells share its column; the cell reports the config best on validation
+    grid = [hand_row("GCond[lr=0.1]", 0.40, val=0.9), hand_row("GCond[lr=0.2]", 0.45, val=0.1)]
+    main = tables.main_table(hand_results(grid), "Table 2", "t", "aligned", layout)
+    assert stat_text(main.rows[0][main.header.index("GCond")]) == "40.00 ± 0.00"
+    # rows written before labels were stored carry their method name, not a derived ablation label
+    assert tables.row_label({"method": "sr_gm", "method_label": None,
+                             "method_config": json.dumps({"decouple": False})}) == "sr_gm"
+
+
+def test_a_new_method_gets_columns_by_editing_only_the_layout(tmp_path):
+    import yaml
+
+    rows = [hand_row(label, value, method="mine", seed=seed) for seed in (0, 1)
+            for label, value in (("Mine", 0.8), ("Mine w/o X", 0.7))]
+    default = tables.load_layout()
+    table = tables.main_table(hand_results(rows), "Table 2", "t", "aligned", default)
+    assert "Mine" not in table.header and table.rows == []
+    assert any("Mine, Mine w/o X" in note for note in table.notes)  # the note says what no column takes
+    spec = yaml.safe_load(tables.DEFAULT_LAYOUT.read_text())
+    spec["main"]["columns"].append("Mine")
+    spec["ablation"]["rows"] = ["Mine", {"name": "w/o X", "labels": ["Mine w/o X"]}]
+    path = tmp_path / "layout.yaml"
+    path.write_text(yaml.safe_dump(spec, allow_unicode=True))
+    layout = tables.load_layout(path)
+    table = tables.main_table(hand_results(rows), "Table 2", "t", "aligned", layout)
+    assert table.header[-3:] == ["Mine", "Δ (points)", "Original"]
+    assert stat_text(table.rows[0][table.header.index("Mine")]) == "80.00 ± 0.00"
+    ablation = tables.ablation_table(hand_results(rows), layout)
+    assert [(r[2].text, r[3].stat.mean) for r in ablation.rows] == [("Mine", 0.8), ("w/o X", 0.7)]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s.pop("figures"), "figures: expected a value"),
+    (lambda s: s.update(proposed="Nobody"), "proposed: expected the name of one of main.columns"),
+    (lambda s: s["main"].update(columns=["GCond", "GCond"]), "main.columns (two columns have the same name)"),
+    (lambda s: s["ablation"].update(rows=[{"name": "x"}]), "ablation.rows[0].labels: expected a value"),
+    (lambda s: s.update(colour="blue"), "colour: unknown key"),
+])
+def test_a_bad_layout_is_one_line_naming_the_key(tmp_path, monkeypatch, capsys, change, message):
+    import yaml
+
+    from tests.conftest import run_cli
+
+    spec = yaml.safe_load(tables.DEFAULT_LAYOUT.read_text())
+    change(spec)
+    path = tmp_path / "layout.yaml"
+    path.write_text(yaml.safe_dump(spec, allow_unicode=True))
+    code, out, err = run_cli(monkeypatch, capsys, "tables", "table2", "--results", str(tmp_path), "--layout", str(path))
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"error: {path}: ") or f"{path}: " in err
+    assert message in err
+
+
+def test_row_vocabulary():
     assert tables.parse_variant("alignment=unaligned;nodes=200") == {"alignment": "unaligned", "nodes": "200"}
     assert tables.features_of({"dataset_variant": "modalities=text;scale=0.1"}) == "text"
     assert tables.features_of({"dataset_variant": "modalities=text,image"}) == "fused"

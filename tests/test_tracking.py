@@ -208,7 +208,7 @@ def test_runs_a_killed_driver_left_running_are_closed_as_killed(tmp_path, monkey
     assert status(ended.parent_run_id) == "FINISHED"
     hook = tracking.MlflowTracking(uri)
     assert hook.recover(type("E", (), {"name": "exp", "mlflow_uri": None})(), str(tmp_path)) == []  # nothing left
-    monkeypatch.setattr(tracking.socket, "gethostname", lambda: "elsewhere")  # another machine's runs: untouched
+    monkeypatch.setattr(tracking, "host_name", lambda: "elsewhere")  # another machine's runs: untouched
     tracking.start_sweep_run(uri, "exp", tags={tracking.TAG_DRIVER_PID: dead_pid, tracking.TAG_DRIVER_HOST: "x"})
     assert tracking.close_orphaned_runs(uri, "exp") == []
     assert tracking.close_orphaned_runs(tracking.default_uri(tmp_path / "none"), "exp") == []

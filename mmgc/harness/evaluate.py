@@ -4,27 +4,29 @@
 `evaluate_original` trains the same backbone on the original training graph (the "Original" column).
 Both return result rows (`mmgc.harness.schema.make_row`), one per architecture and evaluation seed.
 
-The protocol (`EvalConfig` defaults, GCond's ``test_with_val``):
+The protocol (`EvalConfig` defaults, GCond's ``test_with_val``; its rules are written once in
+`mmgc.models.protocol`, which the methods' checkpoint selection and the coresets share):
 
-- a 2-layer backbone with 256 hidden units, dropout 0.5 when the dataset is transductive and 0 when
-  inductive; 600 epochs of Adam, lr 0.01 then 0.001 from epoch 300, weight decay 5e-4;
+- the protocol's training recipe: a 2-layer backbone with 256 hidden units, dropout 0.5 when the
+  dataset is transductive and 0 when inductive; 600 epochs of Adam, lr 0.01 then 0.001 from epoch
+  300, weight decay 5e-4;
 - the weights of the epoch with the best metric on the **original validation nodes** are kept and the
   **original test nodes** are reported: transductive graphs are predicted on the whole graph,
   inductive graphs on the subgraphs induced by the val and by the test nodes (`SplitScorer`);
   accuracy or ROC-AUC as the dataset says. Prediction is full-batch inference with sparse matmuls
   (no gradient): ``O(E + N * hidden)`` memory for a 2-layer GCN, a few GB at 700k nodes and 7M edges;
-- synthetic edges of weight below ``edge_threshold`` are dropped first (``adj[adj < t] = 0``). The
-  default follows GCond's tester (0.05 on Cora/Citeseer, 0.01 on Flickr/Arxiv/Reddit) by the size of
-  the **original** graph (the condensed graphs are all small): 0.05 when ``graph.num_nodes`` is below
-  ``small_graph_nodes`` (10,000), 0.01 otherwise. The threshold used is written in every row. (GCond
-  used 0.5 for GAT on Cora/Citeseer; pass ``edge_threshold=0.5`` to reproduce that.)
+- synthetic edges below the protocol's weak-edge threshold are dropped first (``adj[adj < t] = 0``;
+  by the size of the **original** graph, following GCond's tester; ``edge_threshold`` sets it). The
+  threshold used is written in every row. (GCond used 0.5 for GAT on Cora/Citeseer; pass
+  ``edge_threshold=0.5`` to reproduce that.)
 
 "Original" trains on the graph a method may see (transductive: the whole graph with the train
 labels; inductive: the train-induced subgraph), full-batch while it has at most
 ``full_batch_max_nodes`` nodes and otherwise with neighbour-sampled mini-batches
-(`mmgc.models.training.NeighborSampler`; PyG's ``NeighborLoader`` needs pyg-lib or torch-sparse,
-which we do not install): ``epochs`` then counts mini-batch steps of ``batch_size`` seeds with
-``fanouts`` neighbours per hop, validated every ``sampled_eval_every`` steps.
+(`mmgc.models.protocol.GraphTrainer`, as the coresets' embedding; `mmgc.models.training.NeighborSampler`:
+PyG's ``NeighborLoader`` needs pyg-lib or torch-sparse, which we do not install): ``epochs`` then
+counts mini-batch steps of ``batch_size`` seeds with ``fanouts`` neighbours per hop, validated every
+``sampled_eval_every`` steps.
 
 Very sparse features (bag-of-words such as Cora's, ~1% non-zero) are handed to backbones that accept
 them (``sparse_input``: GCN, SGC, SAGE, MLP) as a sparse CSR matrix for prediction and full-batch
@@ -49,23 +51,23 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Literal, Mapping, Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Iterable, Literal, Mapping, Optional, Sequence
 
 import torch
 from torch import nn
 
+from mmgc.adjacency import Adjacency
 from mmgc.errors import InputError
 from mmgc.graph import CondensedGraph, MultimodalGraph
+from mmgc.harness.experiment import ORIGINAL
 from mmgc.harness.schema import RESULT_COLUMNS, make_row
-from mmgc.models.adjacency import Adjacency
 from mmgc.models.base import build_backbone, get_backbone
-from mmgc.models.training import (
-    ExtraLoss, MiniBatchConfig, NeighborSampler, SplitScorer, TrainConfig, accepts_sparse_features,
-    check_training_settings, feature_density, graph_adjacency, seed_all, sparse_features_of, train_node_classifier,
-    train_node_classifier_sampled,
+from mmgc.models.protocol import (
+    SMALL_GRAPH_NODES, GraphTrainer, TrainingRecipe, edge_threshold, threshold_edges, wants_sparse_features,
 )
+from mmgc.models.training import ExtraLoss, SplitScorer, accepts_sparse_features, seed_all, train_node_classifier
+from mmgc.provenance import git_commit, node_name, now_iso, package_version
 
 ExtraLossFactory = Callable[[nn.Module, int], Optional[ExtraLoss]]
 """``factory(model, eval_seed) -> extra_loss`` called once per trained model (None: no extra loss)."""
@@ -76,105 +78,51 @@ val}, ``run_end`` {row}."""
 
 
 @dataclass(frozen=True)
-class EvalConfig:
-    """Settings of the evaluation protocol (defaults: DESIGN.md / GCond).
+class EvalConfig(TrainingRecipe):
+    """Settings of the evaluation protocol: the protocol's `TrainingRecipe` (backbone, dropout rule,
+    optimisation, mini-batches for large graphs, sparse features) and the evaluation's own.
 
     Attributes:
-        hidden, layers: backbone width and depth.
-        dropout: None = 0.5 for transductive datasets, 0 for inductive ones.
-        epochs, lr, lr_drop_epoch, lr_after_drop, weight_decay, eval_every: training (`TrainConfig`).
-        edge_threshold: synthetic edges below this weight are dropped; None = 0.05 if the original
-            graph has fewer than ``small_graph_nodes`` nodes, else 0.01.
+        edge_threshold: synthetic edges below this weight are dropped; None = the protocol's rule
+            (`mmgc.models.protocol.edge_threshold`: 0.05 if the original graph has fewer than
+            ``small_graph_nodes`` nodes, else 0.01).
         small_graph_nodes: the size boundary of the default threshold.
         full_batch_max_nodes: "Original" trains full-batch up to this many training-graph nodes and
-            with neighbour-sampled mini-batches above it.
-        batch_size, fanouts, sampled_eval_every: the mini-batch path (seeds per step, neighbours per
-            hop, validate every this many steps).
+            with neighbour-sampled mini-batches above it (``batch_size``, ``fanouts``).
+        sampled_eval_every: the mini-batch path validates every this many steps.
         selection: ``val`` (the protocol: weights kept at the best *validation* epoch) or ``test``
             (the SR-GM authors' evaluator: kept at the best *test* epoch; a flagged, optimistic
             protocol: every row records ``selection`` and tables never rank test-selected rows with
             validation-selected ones). A condensed graph whose checkpoint was itself chosen on test
             nodes (``select_split=test``) also gives ``selection=test`` rows.
-        sparse_feature_density: when at most this fraction of the original features is non-zero
-            (bag-of-words: Cora 1.3%, Citeseer 0.9%), backbones that accept it (``sparse_input``: GCN,
-            SGC, SAGE, MLP) get them as a sparse CSR matrix for prediction and for full-batch
-            "Original" training without regularizers; several times faster, equal up to float
-            rounding. 0 disables.
+        sparse_feature_density: bag-of-words features (Cora 1.3%, Citeseer 0.9% non-zero) are
+            handed as a sparse matrix to backbones that accept it, for prediction and for full-batch
+            "Original" training without regularizers.
     """
 
-    hidden: int = 256
-    layers: int = 2
-    dropout: Optional[float] = None
-    epochs: int = 600
-    lr: float = 0.01
-    lr_drop_epoch: Optional[int] = 300
-    lr_after_drop: float = 0.001
-    weight_decay: float = 5e-4
-    eval_every: int = 1
     edge_threshold: Optional[float] = None
-    small_graph_nodes: int = 10_000
-    full_batch_max_nodes: int = 200_000
-    batch_size: int = 1024
-    fanouts: tuple[int, ...] = (15, 10)
+    small_graph_nodes: int = SMALL_GRAPH_NODES
     sampled_eval_every: int = 20
-    sparse_feature_density: float = 0.1
     selection: Literal["val", "test"] = "val"
 
+    settings_name: ClassVar[str] = "evaluation"
+    positive_settings: ClassVar[tuple[str, ...]] = TrainingRecipe.positive_settings + ("small_graph_nodes",
+                                                                                      "sampled_eval_every")
+
     def __post_init__(self) -> None:
-        check_training_settings(self, "evaluation", ("hidden", "layers", "epochs", "eval_every", "small_graph_nodes",
-                                                     "full_batch_max_nodes", "batch_size", "sampled_eval_every"))
+        super().__post_init__()
         if self.edge_threshold is not None and not (math.isfinite(self.edge_threshold) and self.edge_threshold >= 0):
             raise InputError(f"evaluation edge_threshold: expected a weight >= 0, found {self.edge_threshold}")
 
-    def train_config(self, eval_every: int | None = None) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, lr=self.lr, lr_drop_epoch=self.lr_drop_epoch,
-                           lr_after_drop=self.lr_after_drop, weight_decay=self.weight_decay,
-                           eval_every=eval_every or self.eval_every)
-
-    def dropout_for(self, graph: MultimodalGraph) -> float:
-        if self.dropout is not None:
-            return self.dropout
-        return 0.5 if graph.setting == "transductive" else 0.0
-
     def threshold_for(self, graph: MultimodalGraph) -> float:
-        if self.edge_threshold is not None:
-            return float(self.edge_threshold)
-        return 0.05 if graph.num_nodes < self.small_graph_nodes else 0.01
-
-
-def threshold_edges(adj: torch.Tensor, threshold: float) -> torch.Tensor:
-    """``adj`` with the entries below ``threshold`` set to zero (a copy)."""
-    return torch.where(adj < threshold, torch.zeros_like(adj), adj)
-
-
-# ---------------------------------------------------------------------------------------- provenance
-_GIT_COMMIT: list[str | None] = []
-
-
-def git_commit() -> str | None:
-    """The commit of the mmgc source tree (None outside a git checkout); computed once."""
-    if not _GIT_COMMIT:
-        import subprocess
-        from pathlib import Path
-
-        try:
-            out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                                 capture_output=True, text=True, timeout=5)
-            _GIT_COMMIT.append(out.stdout.strip() or None if out.returncode == 0 else None)
-        except (OSError, subprocess.SubprocessError):
-            _GIT_COMMIT.append(None)
-    return _GIT_COMMIT[0]
+        return edge_threshold(graph, self.edge_threshold, self.small_graph_nodes)
 
 
 def _provenance(device: torch.device) -> dict[str, Any]:
-    import socket
-
-    import mmgc
-
-    values = {"device": str(device), "package_version": mmgc.__version__, "git_commit": git_commit(),
-              "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    values = {"device": str(device), "package_version": package_version(), "git_commit": git_commit(),
+              "created_at": now_iso()}
     if "node" in RESULT_COLUMNS:
-        values["node"] = socket.gethostname()
+        values["node"] = node_name()
     return values
 
 
@@ -287,8 +235,7 @@ def _run_all(
         get_backbone(name)
     parsed, described = _regularizer_setup(regularizers)
     sparse_archs = {a for a in archs if accepts_sparse_features(get_backbone(a))}
-    sparse = bool(sparse_archs) and config.sparse_feature_density > 0 and \
-        feature_density(graph.x) <= config.sparse_feature_density
+    sparse = bool(sparse_archs) and wants_sparse_features(graph.x, config.sparse_feature_density)
     scorers = {False: (SplitScorer(graph, "val", device), SplitScorer(graph, "test", device))}
     if sparse:
         scorers[True] = (SplitScorer(graph, "val", device, sparse_features=True),
@@ -413,34 +360,13 @@ def evaluate_original(
     config = config or EvalConfig()
     device = torch.device(device)
     visible = graph.visible_graph()
-    train_index = visible.train_mask.nonzero()[:, 0]
-    fixed: dict[str, Any] = dict(ratio=1.0, n=visible.num_nodes, method="original", edge_threshold=None,
+    fixed: dict[str, Any] = dict(ratio=1.0, n=visible.num_nodes, method=ORIGINAL, edge_threshold=None,
                                  selection=config.selection)
     fixed.update(row_defaults or {})
-    if visible.num_nodes <= config.full_batch_max_nodes:
-        x = visible.x.to(device)
-        adj = graph_adjacency(visible).to(device)
-        y = visible.y[train_index].to(device)
-        index = train_index.to(device)
-        x_sparse: list = []
+    trainer = GraphTrainer(visible, config, device, sampled_eval_every=config.sampled_eval_every)
 
-        def train_one(model, seed, extra, on_epoch, validate, sparse):
-            features = x
-            if sparse and extra is None:  # regularizers read column slices of x: keep it dense for them
-                if not x_sparse:
-                    x_sparse.append(sparse_features_of(x))
-                features = x_sparse[0]
-            return train_node_classifier(model, features, adj, y, validate, config.train_config(),
-                                         train_index=index, extra_loss=extra, callback=on_epoch)
-    else:
-        sampler = NeighborSampler(visible.edge_index, visible.num_nodes, visible.edge_weight)
-        minibatch = MiniBatchConfig(config.batch_size, config.fanouts)
-
-        def train_one(model, seed, extra, on_epoch, validate, sparse):
-            return train_node_classifier_sampled(
-                model, visible.x, sampler, visible.y, train_index, validate,
-                config.train_config(eval_every=config.sampled_eval_every), minibatch, seed=seed,
-                extra_loss=extra, callback=on_epoch)
+    def train_one(model, seed, extra, on_epoch, validate, sparse):
+        return trainer.fit(model, validate, seed, sparse=sparse, extra_loss=extra, callback=on_epoch)
 
     return _run_all(graph, arch, seeds, config, device, train_one, fixed, regularizers, extra_loss_factory,
                     callback, on_error)
@@ -480,6 +406,3 @@ def _std(values: list[float]) -> float:
     m = _mean(values)
     return math.sqrt(sum((v - m) ** 2 for v in values) / len(values))
 
-
-def config_as_dict(config: EvalConfig) -> dict[str, Any]:
-    return asdict(config)

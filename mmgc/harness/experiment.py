@@ -229,6 +229,11 @@ def _grid_label(base: str, combo: Mapping[str, Any]) -> str:
     return base + "[" + ",".join(f"{k}={v}" for k, v in combo.items()) + "]"
 
 
+def is_label_of(label: str, base: str) -> bool:
+    """Whether ``label`` is the entry label ``base`` itself or one of its grid cells (`_grid_label`)."""
+    return label == base or (label.startswith(base + "[") and label.endswith("]"))
+
+
 def _check_method_values(chk: _Checker, cls: type, values: Mapping[str, Any], where: str) -> None:
     from mmgc.methods.base import build_config
 
@@ -462,13 +467,21 @@ def parse_experiment(data: Any, source: str = "<experiment>", validate: bool = T
 
 def load_experiment(path: str | Path, validate: bool = True) -> Experiment:
     """Read and check an experiment file; every problem is one `InputError` line naming the file."""
+    path = Path(path)
+    data = read_yaml(path, "experiment file", "an experiment file (tune_configs/*.yaml)",
+                     "an experiment with at least name, datasets and methods")
+    return parse_experiment(data, str(path), validate=validate)
+
+
+def read_yaml(path: Path, noun: str, expected: str, content: str) -> Any:
+    """The parsed YAML of ``path``, ``expected`` to be a ``noun`` holding ``content``; every problem is
+    one `InputError` line."""
     import yaml
 
-    path = Path(path)
     if path.is_dir():
-        raise InputError(f"{path}: is a directory; expected an experiment file (tune_configs/*.yaml)")
+        raise InputError(f"{path}: is a directory; expected {expected}")
     if not path.is_file():
-        raise InputError(f"{path}: experiment file not found")
+        raise InputError(f"{path}: {noun} not found")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
@@ -476,9 +489,8 @@ def load_experiment(path: str | Path, validate: bool = True) -> Experiment:
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise InputError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
     if data is None:
-        raise InputError(f"{path}: the file is empty (or only comments); expected an experiment with at least "
-                         "name, datasets and methods")
-    return parse_experiment(data, str(path), validate=validate)
+        raise InputError(f"{path}: the file is empty (or only comments); expected {content}")
+    return data
 
 
 # ---------------------------------------------------------------------------------------- configs

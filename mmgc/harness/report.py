@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import statistics
 import tempfile
 from dataclasses import dataclass
@@ -214,13 +213,14 @@ def experiment_section(results_root: str, experiment: str, mlflow_uri: str | Non
     from mmgc.harness.store import partition_value
 
     section = Section(experiment, [], [], [])
+    layout = tables.load_layout()
     for name, artifact in tables.ARTIFACTS.items():
         res = tables.resolve_results(name, results_root, [experiment], mlflow_uri)
         if not res.rows:
             section.absent.append(name)
             continue
         if artifact.kind == "table":
-            table = artifact.build(res, arch=arch)
+            table = artifact.build(res, layout=layout, arch=arch)
             if table.rows:
                 section.tables.append(table_html(table))
             else:
@@ -228,7 +228,7 @@ def experiment_section(results_root: str, experiment: str, mlflow_uri: str | Non
             continue
         path = workdir / f"{partition_value(experiment)}-{name}.svg"
         with matplotlib.rc_context({"svg.hashsalt": "mmgc", "svg.fonttype": "path"}):
-            figure = artifact.build(res, path, arch=arch)
+            figure = artifact.build(res, path, layout=layout, arch=arch)
         if figure.panels == 0 or figure.series == 0:  # no rows, or rows without the curves it draws
             section.absent.append(name)
             continue
@@ -423,7 +423,7 @@ def build_report(results_root: str, experiment: str | None = None, out: str | Pa
                  mlflow_uri: str | None = None, arch: str = "gcn") -> Path:
     """Write the report of ``experiment`` (or of every experiment under the root) and return its path."""
     from mmgc.harness.store import ResultStore
-    from mmgc.harness.tracking import package_version
+    from mmgc.provenance import package_version
 
     store = ResultStore(results_root)
     if store.local and not Path(store.root).is_dir():

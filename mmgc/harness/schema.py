@@ -17,7 +17,7 @@ RESULT_COLUMNS: dict[str, str] = {
     "ratio": "float64",            # n / N, N = nodes the method may see (inductive: train graph; transductive: whole graph)
     "n": "int64",                  # synthetic nodes actually produced
     "method": "string",            # registered method name, or 'original' for the whole-graph column
-    "method_label": "string",      # the experiment's name for this method entry (e.g. 'sr_gm w/o D'); = method by default
+    "method_label": "string",      # the experiment entry's label, what the tables print (e.g. 'SR-GM w/o D'); = method by default
     "method_config": "string",     # the method's full config as JSON (sorted keys)
     "config_hash": "string",       # config_hash(method, config)
     "condense_seed": "int64",

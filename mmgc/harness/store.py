@@ -10,7 +10,9 @@ columns that are also inside the files, and readers use the columns, not the fol
 A file appears whole or not at all: on a local disk it is written to a hidden temporary name in the
 same folder, flushed to disk, then renamed; on an object store (``s3://``, ``gs://``, any URI that
 `pyarrow.fs` understands) one object is uploaded, which the store makes visible only once complete.
-Concurrent writers never share a file, so nothing is lost and nothing needs a lock.
+Concurrent writers never share a file, so nothing is lost and nothing needs a lock. A writer killed
+mid-write leaves its temporary file, named after its host and pid (`mmgc.tempfiles`); `compact`, which
+every sweep runs when it starts and ends, first removes those whose writer is gone.
 
 Compaction (`ResultStore.compact`, run at the end of every sweep) merges each folder's trial files
 into one ``compacted-*.parquet``, so that a store of 100,000 rows is a few files, not 10,000.
@@ -24,7 +26,6 @@ added read it as NULL).
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from urllib.parse import quote
 
 from mmgc.errors import InputError
 from mmgc.harness.schema import RESULT_COLUMNS, arrow_schema
+from mmgc.tempfiles import remove_stale, temporary_path
 
 # A trial is identified across runs by these columns (plus the phase): the resume key.
 KEY_COLUMNS = ("experiment", "phase", "dataset", "dataset_variant", "ratio", "method", "method_label",
@@ -46,10 +48,6 @@ def partition_value(value: Any) -> str:
     """A column value as a folder name: path-unsafe characters percent-encoded, empty as ``_``."""
     text = "" if value is None else str(value)
     return quote(text, safe=_SAFE) or "_"
-
-
-def new_trial_id(prefix: str = "trial") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 def _is_uri(root: str) -> bool:
@@ -112,7 +110,7 @@ class ResultStore:
         if self.local:
             folder = os.path.dirname(path)
             os.makedirs(folder, exist_ok=True)
-            tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
+            tmp = temporary_path(path)
             try:
                 with open(tmp, "wb") as handle:
                     pq.write_table(table, handle)
@@ -134,7 +132,7 @@ class ResultStore:
                 with fs.open_output_stream(target) as stream:
                     pq.write_table(table, stream)
             else:  # a file system: write aside, then rename
-                tmp = f"{folder}/.{target.rsplit('/', 1)[1]}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp"
+                tmp = temporary_path(target)
                 with fs.open_output_stream(tmp) as stream:
                     pq.write_table(table, stream)
                 fs.move(tmp, target)
@@ -174,6 +172,11 @@ class ResultStore:
                 found.append(f"{self.root}/{rel}")
         return sorted(found)
 
+    def remove_stale_temporaries(self) -> list[str]:
+        """Delete the temporary files that killed writers left under a local root (trial files,
+        compactions, condensed-graph artifacts; `mmgc.tempfiles.remove_stale`); returns their paths."""
+        return remove_stale(self.root) if self.local else []
+
     def compact(self, experiment: str | None = None, min_files: int = 2) -> int:
         """Merge the files of each experiment/dataset/method folder into one ``compacted-*.parquet``
         (queries over many small files are slow); returns how many files were merged away.
@@ -184,6 +187,7 @@ class ResultStore:
         import pyarrow.dataset as ds
         import pyarrow.parquet as pq
 
+        self.remove_stale_temporaries()
         by_folder: dict[str, list[str]] = {}
         for f in self.files(experiment):
             by_folder.setdefault(f.rsplit("/", 1)[0], []).append(f)
@@ -199,7 +203,7 @@ class ResultStore:
                 table = ds.dataset(paths, format="parquet", schema=arrow_schema(), filesystem=filesystem).to_table()
             name = f"compacted-{uuid.uuid4().hex[:12]}.parquet"
             if self.local:
-                tmp = os.path.join(folder, f".{name}.tmp")
+                tmp = temporary_path(os.path.join(folder, name))
                 with open(tmp, "wb") as handle:
                     pq.write_table(table, handle)
                     handle.flush()
@@ -361,10 +365,6 @@ DEDUP = f"""
         FROM results)
     WHERE trial_id = _first OR status <> 'ok'
 """
-
-
-def host_name() -> str:
-    return socket.gethostname()
 
 
 def wide_console(**kwargs: Any):

@@ -28,14 +28,14 @@ import os
 import platform
 import random
 import re
-import socket
-import subprocess
 import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+
+from mmgc.provenance import git_commit, host_name, package_version
 
 DB_FILE = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
@@ -164,29 +164,9 @@ def init_store(uri: str | None, experiment: str) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------- provenance
-def package_version() -> str:
-    from mmgc import __version__
-
-    return __version__
-
-
-def git_commit(path: str | os.PathLike | None = None) -> str | None:
-    """The commit of the working tree holding the package (``+dirty`` when it has local changes)."""
-    where = Path(path) if path else Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10)
-        if head.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
-                               capture_output=True, text=True, timeout=10)
-        return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def machine_info() -> dict[str, str]:
     info = {
-        "hostname": socket.gethostname(),
+        "hostname": host_name(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpu_count": str(os.cpu_count()),
@@ -212,7 +192,7 @@ def start_sweep_run(uri: str | None, experiment: str, *, experiment_file: str | 
     experiment_id = init_store(uri, experiment)
     c = client(uri)
     all_tags = {TAG_KIND: "sweep", "mmgc.version": package_version(), "mmgc.git_commit": git_commit() or "unknown",
-                TAG_DRIVER_HOST: socket.gethostname(), TAG_DRIVER_PID: str(os.getpid())}
+                TAG_DRIVER_HOST: host_name(), TAG_DRIVER_PID: str(os.getpid())}
     all_tags.update({f"machine.{k}": v for k, v in machine_info().items()})
     if experiment_file is not None:
         all_tags["mmgc.experiment_file"] = str(Path(experiment_file).resolve())
@@ -266,7 +246,7 @@ def close_orphaned_runs(uri: str | None, experiment: str) -> list[str]:
     if found is None:
         return []
     running = _retry(lambda: c.search_runs([found.experiment_id], "attributes.status = 'RUNNING'", max_results=5000))
-    host = socket.gethostname()
+    host = host_name()
     dead_parents = set()
     for run in running:
         tags = run.data.tags

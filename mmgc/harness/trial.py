@@ -21,11 +21,8 @@ trial with its rows and condensed graph and returns the run id written into the 
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
-import functools
 import json
 import os
-import socket
 import threading
 import time
 import traceback
@@ -35,6 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from mmgc.harness.schema import RESULT_COLUMNS, make_row
+from mmgc.provenance import git_commit, node_name, now_iso, package_version
+from mmgc.runtime import resolve_device
 
 TrialFn = Callable[["TrialSpec"], list[dict[str, Any]]]
 
@@ -50,7 +49,8 @@ class TrialSpec:
 
     ``config`` holds the method's config values (defaults fill the rest); ``eval_options`` go to the
     evaluation protocol as keyword arguments; ``device`` is ``auto`` (CUDA when this process sees a
-    GPU, else CPU), ``cpu`` or ``cuda[:i]``; ``threads`` caps torch's CPU threads (None: leave it)."""
+    GPU, else CPU), ``cpu`` or ``cuda[:i]`` (`mmgc.runtime.resolve_device`: a CUDA device the machine
+    lacks is bad input); ``threads`` caps torch's CPU threads (None: leave it)."""
 
     dataset: str
     method: str
@@ -123,64 +123,6 @@ class Tracking:
 
 
 NullTracking = Tracking
-
-
-# ---------------------------------------------------------------------------------------- provenance
-@functools.lru_cache(maxsize=1)
-def package_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("mmgc")
-    except Exception:
-        import mmgc
-
-        return getattr(mmgc, "__version__", "unknown")
-
-
-@functools.lru_cache(maxsize=1)
-def git_commit() -> str | None:
-    import subprocess
-
-    here = os.path.dirname(os.path.abspath(__file__))
-    try:
-        out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def node_name() -> str:
-    """The host, plus the Ray node id (first 8 characters) when running inside Ray."""
-    host = socket.gethostname()
-    try:
-        import sys
-
-        if "ray" in sys.modules:
-            import ray
-
-            if ray.is_initialized():
-                return f"{host}/{ray.get_runtime_context().get_node_id()[:8]}"
-    except Exception:
-        pass
-    return host
-
-
-def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
-
-
-def resolve_device(requested: str = "auto"):
-    """``auto``: CUDA when this process can use a GPU (under Ray: one was assigned to it), else CPU.
-    A trial that asked Ray for a fraction of a declared-but-absent GPU falls back to CPU here."""
-    import torch
-
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(requested)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        return torch.device("cpu")
-    return device
 
 
 class PeakMemory:
@@ -334,16 +276,6 @@ def complete_rows(spec: TrialSpec, rows: Sequence[Mapping[str, Any]], harness: M
             values["status"] = "ok"
         out.append(make_row(**values))
     return out
-
-
-def fake_rows(spec: TrialSpec, val: float, test: float | None = None, status: str = "ok",
-              error: str | None = None, n: int = 1) -> list[dict[str, Any]]:
-    """Complete rows as a trial would return them, without condensing (tests, benchmarks)."""
-    base = base_values(spec, config_hash=spec.config_hash or spec_config_hash(spec))
-    return [make_row(**base, setting="transductive", n=n, arch=a, eval_seed=s, metric="accuracy", val_metric=val,
-                     test_metric=val if test is None else test, status=status, error=error, device="cpu",
-                     condense_seconds=0.0, eval_seconds=0.0)
-            for a in spec.archs for s in spec.eval_seeds]
 
 
 # ---------------------------------------------------------------------------------------- the trial

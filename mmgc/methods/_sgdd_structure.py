@@ -51,8 +51,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmgc.adjacency import Adjacency
 from mmgc.graph import MultimodalGraph
-from mmgc.models.adjacency import Adjacency
 
 
 class NonFiniteStructureTerm(RuntimeError):

@@ -1,7 +1,10 @@
 """The condensation-method interface, its typed configs and search spaces, and the method registry.
 
 A method is a `CondensationMethod` subclass with a ``name``, a dataclass ``Config`` (typed, with
-defaults), an optional ``search_space`` and ``condense(graph, ratio, ctx) -> CondensedGraph``.
+defaults), an optional ``search_space`` and ``condense(graph, ratio, ctx) -> CondensedGraph``; it
+builds its result with `CondensationMethod.from_selection` (real nodes it kept) or
+`CondensationMethod.from_learned` (features and adjacency it learned), which fill in the
+`mmgc.graph.CondensedInfo` keys the harness reads.
 Built-ins register with `register_method` and are imported lazily by name; other packages register
 through the ``mmgc.methods`` entry-point group (``name = "package.module:Class"``).
 """
@@ -11,13 +14,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import hashlib
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping, Protocol
 
 import torch
+from torch import Tensor
 
-from mmgc.graph import CondensedGraph, MultimodalGraph
+from mmgc.graph import CondensedGraph, CondensedInfo, MultimodalGraph
 from mmgc.plugins import PluginRegistry, SearchDim, build_config
 
 ENTRY_POINT_GROUP = "mmgc.methods"
@@ -63,10 +68,40 @@ class Context:
     seed: int = 0
     reporter: Reporter = field(default_factory=NullReporter)
     time_budget_s: float | None = None
+    started: float = field(default_factory=time.perf_counter)
+    """`time.perf_counter` when the context was made: the start of the run's wall time unless the
+    method passes its own (the harness makes one context per condensation)."""
 
 
 def config_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
+
+
+def peak_memory_mb(device: torch.device | str) -> float:
+    """The process's peak resident memory (MiB; a high-water mark over the whole process), plus the
+    peak CUDA allocation on a CUDA device."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_mb = peak / 2**20 if sys.platform == "darwin" else peak / 1024
+    if torch.device(device).type == "cuda":
+        peak_mb += torch.cuda.max_memory_allocated(device) / 2**20
+    return float(peak_mb)
+
+
+def induced_adjacency(graph: MultimodalGraph, selected: Tensor) -> Tensor:
+    """The dense ``[n, n]`` adjacency that the nodes ``selected`` induce in ``graph`` (rows in the
+    order of ``selected``): the original edge weights, or 1 on an unweighted graph."""
+    n = selected.numel()
+    remap = torch.full((graph.num_nodes,), -1, dtype=torch.long)
+    remap[selected] = torch.arange(n)
+    row, col = graph.edge_index
+    keep = (remap[row] >= 0) & (remap[col] >= 0)
+    adj = torch.zeros(n, n)
+    weight = graph.edge_weight[keep].float() if graph.edge_weight is not None else 1.0
+    adj[remap[row[keep]], remap[col[keep]]] = weight
+    return adj
 
 
 def config_hash(method: str, config: Mapping[str, Any]) -> str:
@@ -99,6 +134,46 @@ class CondensationMethod(ABC):
     def condense(self, graph: MultimodalGraph, ratio: float, ctx: Context) -> CondensedGraph:
         """Condense ``graph`` to ``n = ratio * N`` synthetic nodes, N being the nodes the method may
         see (the train graph when inductive, the whole graph when transductive)."""
+
+    def from_learned(self, graph: MultimodalGraph, ratio: float, ctx: Context, x: Tensor, adj: Tensor, y: Tensor, *,
+                     condense_arch: str | None = None, history: list[dict[str, Any]] | None = None,
+                     started: float | None = None, **extra: Any) -> CondensedGraph:
+        """The condensed graph of learned features ``x [n, d]``, dense symmetric ``adj [n, n]`` and
+        labels ``y [n]``, with ``graph``'s modality layout and every `CondensedInfo` key filled in.
+
+        Args:
+            condense_arch: the backbone that shaped the graph, None when none did.
+            history: the per-epoch metric dicts.
+            started: `time.perf_counter` when condensing began; default ``ctx.started``.
+            extra: the method's own ``info`` keys (they may also override the defaults).
+        """
+        info: CondensedInfo = {
+            "method": self.name,
+            "config": config_dict(self.config),
+            "dataset": graph.name,
+            "setting": graph.setting,
+            "ratio": float(ratio),
+            "n": int(x.shape[0]),
+            "visible_nodes": graph.num_visible_nodes,
+            "seed": int(ctx.seed),
+            "device": str(ctx.device),
+            "condense_arch": condense_arch,
+            "wall_seconds": time.perf_counter() - (ctx.started if started is None else started),
+            "peak_memory_mb": peak_memory_mb(ctx.device),
+            "history": list(history or []),
+        }
+        info.update(extra)  # type: ignore[typeddict-item]
+        return CondensedGraph(x=x.detach().cpu(), adj=adj.detach().cpu(), y=y.detach().cpu(),
+                              modalities=dict(graph.modalities), info=dict(info))
+
+    def from_selection(self, graph: MultimodalGraph, ratio: float, ctx: Context, selected: Tensor, *,
+                       visible: MultimodalGraph | None = None, **info: Any) -> CondensedGraph:
+        """The subgraph that the visible nodes ``selected`` (ids into ``graph.visible_graph()``, pass
+        it as ``visible`` when at hand) induce: their real features and labels and the real edges
+        between them, ``info['selected']`` their ids; ``info`` as `from_learned`."""
+        visible = graph.visible_graph() if visible is None else visible
+        return self.from_learned(graph, ratio, ctx, visible.x[selected], induced_adjacency(visible, selected),
+                                 visible.y[selected], selected=selected.tolist(), **info)
 
 
 METHOD_REGISTRY: PluginRegistry[CondensationMethod] = PluginRegistry("method", CondensationMethod, ENTRY_POINT_GROUP,

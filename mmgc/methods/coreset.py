@@ -12,10 +12,11 @@ the original edge weight on a weighted graph), as a dense ``[n, n]`` adjacency i
 - ``kcenter`` (Sener & Savarese 2018): start from the node nearest the class mean, then repeatedly
   add the node farthest from its nearest chosen centre (greedy farthest-point).
 
-Herding and K-Center embed the nodes with a GCN trained on the visible graph (GCond: 256 hidden,
-2 layers, dropout 0.5, weight decay 5e-4, 600 epochs, lr 0.01 then 0.001 from epoch 300), keeping the
-epoch with the best validation metric (transductive: the whole graph's val nodes; inductive: the
-val-induced subgraph). The embedding is the model's **log-softmax output** (C dimensions), as
+Herding and K-Center embed the nodes with a GCN trained on the visible graph by the protocol's
+recipe (`mmgc.models.protocol.TrainingRecipe`; GCond: 256 hidden, 2 layers, dropout 0.5, weight
+decay 5e-4, 600 epochs, lr 0.01 then 0.001 from epoch 300), keeping the epoch with the best
+validation metric (transductive: the whole graph's val nodes; inductive: the val-induced subgraph).
+The embedding is the model's **log-softmax output** (C dimensions), as
 GCond's ``model.predict()`` returns; ``embedding=logits`` uses the raw scores instead.
 
 Scale: selection is vectorised over the candidates of a class (one pass per chosen node, no N x N
@@ -32,7 +33,7 @@ from __future__ import annotations
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Any, Literal, Optional
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -40,9 +41,9 @@ from torch import Tensor
 
 from mmgc.errors import InputError
 from mmgc.graph import CondensedGraph, MultimodalGraph
-from mmgc.methods.base import CondensationMethod, Context, begin_stage, config_dict, register_method
+from mmgc.methods.base import CondensationMethod, Context, begin_stage, register_method
 from mmgc.methods.budget import plan_budget
-from mmgc.models.training import check_training_settings
+from mmgc.models.protocol import PROTOCOL_ARCH, GraphTrainer, TrainingRecipe, wants_sparse_features
 
 # graph object -> {(config, seed, device): (embedding, history, best_val)}
 _EMBEDDING_CACHE: "weakref.WeakKeyDictionary[MultimodalGraph, dict]" = weakref.WeakKeyDictionary()
@@ -54,40 +55,26 @@ class RandomConfig:
 
 
 @dataclass(frozen=True)
-class EmbeddingConfig:
-    """How Herding and K-Center embed the nodes before selecting.
+class EmbeddingConfig(TrainingRecipe):
+    """How Herding and K-Center embed the nodes before selecting: the protocol's `TrainingRecipe`
+    (GCond: 256 hidden, 2 layers, 600 epochs, lr 0.01 then 0.001 from epoch 300, weight decay 5e-4)
+    with GCond's coreset dropout, and the embedding's own settings.
 
     Attributes:
+        dropout: the embedding model's dropout (GCond: 0.5 on every dataset).
         embed_arch: backbone trained to embed the nodes (GCond: gcn).
-        hidden, layers, dropout: its width, depth and dropout (GCond: 256, 2, 0.5).
-        epochs, lr, lr_drop_epoch, lr_after_drop, weight_decay, eval_every: its training (TrainConfig).
         embedding: ``log_softmax`` (GCond) or ``logits`` of the trained model.
-        full_batch_max_nodes: above this many visible nodes, train with neighbour-sampled mini-batches.
-        batch_size, fanouts: the mini-batch path's seeds per step and neighbours per hop.
+        full_batch_max_nodes: above this many visible nodes, train with neighbour-sampled mini-batches
+            (``batch_size``, ``fanouts``).
         sparse_feature_density: full-batch training passes features with at most this fraction of
-            non-zeros (bag-of-words) as a sparse CSR matrix to a backbone that accepts it
-            (``sparse_input``); faster, equal up to float rounding; 0 disables.
+            non-zeros (bag-of-words) as a sparse CSR matrix to a backbone that accepts it.
     """
 
-    embed_arch: str = "gcn"
-    hidden: int = 256
-    layers: int = 2
     dropout: float = 0.5
-    epochs: int = 600
-    lr: float = 0.01
-    lr_drop_epoch: Optional[int] = 300
-    lr_after_drop: float = 0.001
-    weight_decay: float = 5e-4
-    eval_every: int = 1
+    embed_arch: str = PROTOCOL_ARCH
     embedding: Literal["log_softmax", "logits"] = "log_softmax"
-    full_batch_max_nodes: int = 200_000
-    batch_size: int = 1024
-    fanouts: tuple[int, ...] = (15, 10)
-    sparse_feature_density: float = 0.1
 
-    def __post_init__(self) -> None:
-        check_training_settings(self, "coreset config", ("hidden", "layers", "epochs", "eval_every",
-                                                         "full_batch_max_nodes", "batch_size"))
+    settings_name: ClassVar[str] = "coreset config"
 
 
 # ---------------------------------------------------------------------------------------- selection rules
@@ -145,42 +132,13 @@ def class_pools(visible: MultimodalGraph, counts: Tensor) -> list[Tensor]:
     return pools
 
 
-def induced_subgraph(visible: MultimodalGraph, selected: Tensor) -> Tensor:
-    """The dense ``[n, n]`` adjacency induced by ``selected`` (visible ids), original weights or 1."""
-    n = selected.numel()
-    remap = torch.full((visible.num_nodes,), -1, dtype=torch.long)
-    remap[selected] = torch.arange(n)
-    row, col = visible.edge_index
-    keep = (remap[row] >= 0) & (remap[col] >= 0)
-    adj = torch.zeros(n, n)
-    weight = visible.edge_weight[keep].float() if visible.edge_weight is not None else 1.0
-    adj[remap[row[keep]], remap[col[keep]]] = weight
-    return adj
-
-
-def peak_memory_mb(device: torch.device | str) -> float:
-    """The process's peak resident memory (MiB; a high-water mark over the whole process), plus the
-    peak CUDA allocation on a CUDA device."""
-    import resource
-    import sys
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    peak_mb = peak / 2**20 if sys.platform == "darwin" else peak / 1024
-    if torch.device(device).type == "cuda":
-        peak_mb += torch.cuda.max_memory_allocated(device) / 2**20
-    return float(peak_mb)
-
-
 # ---------------------------------------------------------------------------------------- embedding
 def node_embeddings(graph: MultimodalGraph, config: EmbeddingConfig, seed: int, device: torch.device | str = "cpu",
                     reporter: Any = None, visible: MultimodalGraph | None = None) -> tuple[Tensor, list[dict], float, bool]:
     """``(embedding [N_visible, C] on the CPU, training history, best val metric, cached)`` of the
     visible graph's nodes by a backbone trained on it with best-validation selection."""
     from mmgc.models.base import build_backbone, get_backbone
-    from mmgc.models.training import (
-        MiniBatchConfig, NeighborSampler, SplitScorer, TrainConfig, accepts_sparse_features, feature_density,
-        graph_adjacency, predict, seed_all, sparse_features_of, train_node_classifier, train_node_classifier_sampled,
-    )
+    from mmgc.models.training import SplitScorer, accepts_sparse_features, graph_adjacency, predict, seed_all
 
     key = (config, int(seed), str(device))
     memo = _EMBEDDING_CACHE.setdefault(graph, {})
@@ -193,32 +151,21 @@ def node_embeddings(graph: MultimodalGraph, config: EmbeddingConfig, seed: int, 
     seed_all(seed)
     model = build_backbone(config.embed_arch, visible.feature_dim, config.hidden, graph.num_classes,
                            config.layers, config.dropout, graph.modalities).to(device)
-    full_batch = visible.num_nodes <= config.full_batch_max_nodes
-    sparse = (full_batch and config.sparse_feature_density > 0 and accepts_sparse_features(get_backbone(config.embed_arch))
-              and feature_density(visible.x) <= config.sparse_feature_density)
+    trainer = GraphTrainer(visible, config, device)
+    sparse = (trainer.full_batch and accepts_sparse_features(get_backbone(config.embed_arch))
+              and wants_sparse_features(visible.x, config.sparse_feature_density))
     validate = SplitScorer(graph, "val", device, sparse_features=sparse)
-    train_config = TrainConfig(epochs=config.epochs, lr=config.lr, lr_drop_epoch=config.lr_drop_epoch,
-                               lr_after_drop=config.lr_after_drop, weight_decay=config.weight_decay,
-                               eval_every=config.eval_every)
-    train_index = visible.train_mask.nonzero()[:, 0]
 
     def callback(epoch: int, metrics: dict) -> None:
         if reporter is not None and metrics["val"] is not None:
             reporter.report(epoch, {"embed_loss": metrics["loss"], "embed_val": metrics["val"]})
 
-    adj = graph_adjacency(visible).to(device)
     begin_stage(reporter, "embed", config.epochs)
-    if full_batch:
-        x = sparse_features_of(visible.x.to(device)) if sparse else visible.x.to(device)
-        result = train_node_classifier(model, x, adj, visible.y[train_index].to(device), validate, train_config,
-                                       train_index=train_index.to(device), callback=callback)
+    result = trainer.fit(model, validate, seed, sparse=sparse, callback=callback)
+    if trainer.full_batch:
+        out = predict(model, trainer.features(sparse), trainer.adj)
     else:
-        x = visible.x
-        sampler = NeighborSampler(visible.edge_index, visible.num_nodes, visible.edge_weight)
-        result = train_node_classifier_sampled(
-            model, x, sampler, visible.y, train_index, validate, train_config,
-            MiniBatchConfig(config.batch_size, config.fanouts), seed=seed, callback=callback)
-    out = predict(model, x if full_batch else x.to(device), adj)
+        out = predict(model, visible.x.to(device), graph_adjacency(visible).to(device))
     embedding = (F.log_softmax(out, 1) if config.embedding == "log_softmax" else out).cpu()
     memo[key] = (embedding, result.history, result.best_val)
     return embedding, result.history, result.best_val, False
@@ -249,31 +196,9 @@ class CoresetMethod(CondensationMethod):
         for pool, k in zip(pools, counts.tolist()):
             features = embedding[pool] if embedding is not None else None
             chosen.append(pool[self.select(features if features is not None else pool, k, generator)])
-        selected = torch.cat(chosen)
-        condensed = CondensedGraph(
-            x=visible.x[selected].clone(),
-            adj=induced_subgraph(visible, selected),
-            y=visible.y[selected].clone(),
-            modalities=dict(graph.modalities),
-            info={
-                "method": self.name,
-                "config": config_dict(self.config),
-                "dataset": graph.name,
-                "setting": graph.setting,
-                "ratio": float(ratio),
-                "n": int(selected.numel()),
-                "visible_nodes": visible.num_nodes,
-                "seed": int(ctx.seed),
-                "device": str(ctx.device),
-                "condense_arch": self.config.embed_arch if self.uses_embedding else None,
-                "wall_seconds": time.perf_counter() - start,
-                "peak_memory_mb": peak_memory_mb(ctx.device),
-                "history": history,
-                "selected": selected.tolist(),
-                **info_extra,
-            },
-        )
-        return condensed
+        return self.from_selection(graph, ratio, ctx, torch.cat(chosen), visible=visible, started=start,
+                                   condense_arch=self.config.embed_arch if self.uses_embedding else None,
+                                   history=history, **info_extra)
 
 
 @register_method("random")

@@ -32,7 +32,8 @@ One engine, as GCond (Jin et al., ICLR 2022; official code ``gcond_agent_transdu
 - **Inner loop.** After every outer step but the last, ``inner_loop`` Adam steps of the backbone on
   the detached synthetic graph.
 - **Selection.** Every ``select_every`` epochs and at the last, a fresh evaluation backbone
-  (``select_backbone``, protocol settings) is trained on the current synthetic graph with
+  (``select_backbone``; the evaluation protocol's recipe, dropout rule and weak-edge threshold,
+  `mmgc.models.protocol`) is trained on the current synthetic graph with
   `mmgc.models.training.train_node_classifier` and scored on the *validation* nodes of the original
   graph (`SplitScorer`); the best graph is returned. Test nodes are never read (unless
   ``select_split=test``, the SR-GM authors' flagged protocol). The selection runs
@@ -68,7 +69,6 @@ Hooks a method overrides (everything else is shared):
 from __future__ import annotations
 
 import math
-import resource
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -78,19 +78,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmgc.adjacency import CSR, Adjacency
 from mmgc.errors import InputError
 from mmgc.graph import CondensedGraph, MultimodalGraph
-from mmgc.methods.base import CondensationMethod, Context, begin_stage, config_dict
+from mmgc.methods.base import CondensationMethod, Context, begin_stage
 from mmgc.methods.budget import labels_from_counts, plan_budget, sample_per_class
 from mmgc.methods.modality_gradients import (
     intra_modal_similarity, laplacian_quadratic, modality_gradient_stats, pairable, project_conflicts,
 )
 from mmgc.methods.structure import StructureGenerator
-from mmgc.models import Adjacency, build_backbone
+from mmgc.models import build_backbone
 from mmgc.models.base import get_backbone
-from mmgc.models.training import (
-    SplitScorer, TrainConfig, accepts_sparse_features, feature_density, seed_all, train_node_classifier,
+from mmgc.models.protocol import (
+    PROTOCOL_ARCH, TrainingRecipe, edge_threshold, threshold_edges, wants_sparse_features,
 )
+from mmgc.models.training import SplitScorer, accepts_sparse_features, seed_all, train_node_classifier
 
 # GCond's neighbour-sampling fan-outs by number of layers (utils.py, retrieve_class_sampler)
 GCOND_FANOUTS = {1: (15,), 2: (10, 5), 3: (15, 10, 5), 4: (15, 10, 5, 5), 5: (15, 10, 5, 5, 5)}
@@ -118,15 +120,16 @@ class GradientMatchingConfig:
             step the structure generator, the rest the features (GCond: 10 of 50).
         select_every: validation checkpoint every this many epochs (and at the last); 0 = only at
             the last epoch.
-        select_backbone, select_hidden, select_epochs: the model trained to score a checkpoint
-            (the evaluation protocol: GCN, 256 hidden, 600 epochs).
-        select_dropout: its dropout; None = 0.5 transductive / 0 inductive (the protocol).
+        select_backbone, select_hidden, select_epochs: the model trained to score a checkpoint by
+            the protocol's recipe (`mmgc.models.protocol.TrainingRecipe`: GCN, 256 hidden, 600
+            epochs; its learning rate drops at half of ``select_epochs``).
+        select_dropout: its dropout; None = the protocol's rule (0.5 transductive / 0 inductive).
         select_eval_every: validate the checkpoint model every this many epochs.
         select_split: the nodes a checkpoint is scored on: ``val`` (the protocol) or ``test`` (the
             SR-GM authors' code, which saves the condensed graph of the best *test* score: a
             flagged option; the rows of such a graph record ``selection=test``).
         select_threshold: drop synthetic edges below this weight before scoring; None = the
-            protocol's 0.05 for graphs under 10,000 nodes, 0.01 otherwise.
+            protocol's weak-edge threshold (`mmgc.models.protocol.edge_threshold`).
         diagnostics_every: record the gradient diagnostics every this many epochs (0 = never).
         diagnostic_steps: at which outer steps of a diagnostic epoch: ``all`` (the history holds the
             mean over the epoch's steps under each key, and ``<key>/first``, ``<key>/last``: the
@@ -164,9 +167,9 @@ class GradientMatchingConfig:
     structure_epochs: int = 10
     cycle_epochs: int = 50
     select_every: int = 50
-    select_backbone: str = "gcn"
-    select_hidden: int = 256
-    select_epochs: int = 600
+    select_backbone: str = PROTOCOL_ARCH
+    select_hidden: int = TrainingRecipe.hidden
+    select_epochs: int = TrainingRecipe.epochs
     select_dropout: Optional[float] = None
     select_eval_every: int = 10
     select_threshold: Optional[float] = None
@@ -249,35 +252,27 @@ class ClassNeighborSampler:
     def __init__(self, visible: MultimodalGraph, num_classes: int, batch: int, fanouts: tuple[int, ...],
                  device: torch.device):
         self.device, self.batch, self.fanouts = device, batch, fanouts
-        n = visible.num_nodes
-        self.num_nodes = n
+        self.num_nodes = visible.num_nodes
         row, col = visible.edge_index.to(device)
-        order = torch.argsort(row * n + col)
-        row, self.col = row[order], col[order]
-        self.rowptr = torch.zeros(n + 1, dtype=torch.long, device=device)
-        self.rowptr[1:] = torch.cumsum(torch.bincount(row, minlength=n), 0)
+        self.csr = CSR.from_edges(row, col, visible.num_nodes)
         y = visible.y.to(device)
         train = visible.train_mask.to(device)
         self.pools = [(train & (y == c)).nonzero()[:, 0] for c in range(num_classes)]
 
     def _neighbours(self, nodes: Tensor, k: int) -> tuple[Tensor, Tensor]:
-        start = self.rowptr[nodes]
-        deg = self.rowptr[nodes + 1] - start
+        _, deg = self.csr.degree(nodes)
         total = int(deg.sum())
         if total == 0:
             empty = nodes.new_empty(0)
             return empty, empty
-        seg = torch.repeat_interleave(torch.arange(nodes.numel(), device=nodes.device), deg)
-        seg_start = torch.cumsum(deg, 0) - deg
-        offset = torch.arange(total, device=nodes.device) - seg_start[seg]
-        edge = start[seg] + offset
+        seg, edge = self.csr.edges_of(nodes)
         if k >= 0 and bool((deg > k).any()):
             keys = seg.to(torch.float64) + torch.rand(total, device=nodes.device, dtype=torch.float64)
             order = torch.argsort(keys)
-            rank = torch.arange(total, device=nodes.device) - seg_start[seg[order]]
+            rank = torch.arange(total, device=nodes.device) - (torch.cumsum(deg, 0) - deg)[seg[order]]
             keep = order[rank < k]
             seg, edge = seg[keep], edge[keep]
-        return nodes[seg], self.col[edge]
+        return nodes[seg], self.csr.col[edge]
 
     def seeds(self, c: int) -> Tensor:
         """Up to ``batch`` random train nodes of class ``c`` (a random permutation of the class, as GCond)."""
@@ -339,8 +334,8 @@ class Setup:
 
     @property
     def edge_threshold(self) -> float:
-        """The evaluation protocol's weak-edge threshold for this graph (0.05 under 10,000 nodes, else 0.01)."""
-        return 0.05 if self.graph.num_nodes < 10_000 else 0.01
+        """The evaluation protocol's weak-edge threshold for this graph (`mmgc.models.protocol.edge_threshold`)."""
+        return edge_threshold(self.graph)
 
     @property
     def n(self) -> int:
@@ -410,6 +405,27 @@ class StepState:
         return self.adj.mean(0) if self.adj.dim() == 3 else self.adj
 
 
+@dataclass
+class _Run:
+    """The state one condensation carries between its steps (`GradientMatchingMethod.condense`)."""
+
+    setup: Setup
+    x: nn.Parameter  # the synthetic features
+    generator: Optional[StructureGenerator]
+    gen_params: list[Tensor]
+    opt_x: torch.optim.Optimizer
+    opt_s: Optional[torch.optim.Optimizer]
+    selector: "Selector"
+    labels: Tensor  # the synthetic labels the backbone's rows carry
+    class_rows: list[Any]  # per class, its rows of the synthetic logits
+    coeff: list[float]  # per class, the weight of its matching distance
+    start: float  # perf_counter at the start
+    history: list[dict[str, Any]] = field(default_factory=list)
+    condense_seconds: float = 0.0
+    condense_cpu: float = 0.0
+    stopped_early: bool = False
+
+
 class Selector(Protocol):
     """Checkpoint selection: which synthetic graph the method returns."""
 
@@ -428,17 +444,16 @@ class ValidationSelector:
         graph = setup.graph
         self.setup, self.cfg = setup, cfg
         self.every = cfg.select_every
-        self.threshold = cfg.select_threshold if cfg.select_threshold is not None else setup.edge_threshold
-        dropout = cfg.select_dropout
-        if dropout is None:
-            dropout = 0.5 if graph.setting == "transductive" else 0.0
-        self.dropout = dropout
+        self.recipe = TrainingRecipe(hidden=cfg.select_hidden, dropout=cfg.select_dropout, epochs=cfg.select_epochs,
+                                     lr_drop_epoch=cfg.select_epochs // 2, eval_every=cfg.select_eval_every)
+        self.threshold = edge_threshold(graph, cfg.select_threshold)
+        self.dropout = self.recipe.dropout_for(graph)
         # bag-of-words features (Cora: 1.3% non-zero) are scored as a sparse matrix, as the evaluation does
-        sparse = accepts_sparse_features(get_backbone(cfg.select_backbone)) and feature_density(graph.x) <= 0.1
+        sparse = accepts_sparse_features(get_backbone(cfg.select_backbone)) and \
+            wants_sparse_features(graph.x, self.recipe.sparse_feature_density)
         self.split = cfg.select_split
         self.scorer = SplitScorer(graph, self.split, setup.device, sparse_features=sparse)
-        self.train_config = TrainConfig(epochs=cfg.select_epochs, eval_every=cfg.select_eval_every,
-                                        lr_drop_epoch=cfg.select_epochs // 2)
+        self.train_config = self.recipe.train_config()
         self.best: Optional[tuple[Tensor, Tensor, dict[str, Any]]] = None
         self.best_val = -math.inf
         self.seconds = 0.0
@@ -448,11 +463,12 @@ class ValidationSelector:
 
     def score(self, epoch: int, x: Tensor, adj: Tensor) -> float:
         setup = self.setup
-        adj = adj * (adj >= self.threshold)
+        adj = threshold_edges(adj, self.threshold)
         with torch.random.fork_rng(devices=[setup.device] if setup.device.type == "cuda" else []):
             torch.manual_seed(setup.ctx.seed * 100_003 + epoch)
-            model = build_backbone(self.cfg.select_backbone, x.shape[1], self.cfg.select_hidden, setup.num_classes,
-                                   layers=2, dropout=self.dropout, modalities=setup.modalities).to(setup.device)
+            model = build_backbone(self.cfg.select_backbone, x.shape[1], self.recipe.hidden, setup.num_classes,
+                                   layers=self.recipe.layers, dropout=self.dropout,
+                                   modalities=setup.modalities).to(setup.device)
             result = train_node_classifier(model, x, Adjacency.from_dense(adj), setup.y_syn, self.scorer,
                                            self.train_config)
         return float(result.best_val)
@@ -636,6 +652,30 @@ class GradientMatchingMethod(CondensationMethod):
 
     # -------------------------------------------------------------------------------- the loop
     def condense(self, graph: MultimodalGraph, ratio: float, ctx: Context) -> CondensedGraph:
+        """Initialise, run the outer epochs (each followed by a checkpoint when one is due) until the
+        last or the time budget, and return the selected synthetic graph with its history."""
+        cfg = self.config
+        run = self._start(graph, ratio, ctx)
+        begin_stage(ctx.reporter, "condense", cfg.epochs)
+        for epoch in range(cfg.epochs):
+            record = self._epoch(run, epoch)
+            last = epoch == cfg.epochs - 1
+            over_budget = ctx.time_budget_s is not None and time.perf_counter() - run.start >= ctx.time_budget_s
+            if not math.isfinite(record["loss_total"]):
+                raise FloatingPointError(f"{self.name}: the outer loss is not finite at epoch {epoch} ({record})")
+            if run.selector.due(epoch, last) and not over_budget:
+                record.update(run.selector.offer(epoch, *self._current_graph(run)))
+            record["elapsed"] = time.perf_counter() - run.start
+            run.history.append(record)
+            ctx.reporter.report(epoch, {k: v for k, v in record.items() if isinstance(v, (int, float))})
+            if over_budget and not last:
+                run.stopped_early = True
+                break
+        return self._finish(run, graph, ratio, ctx)
+
+    def _start(self, graph: MultimodalGraph, ratio: float, ctx: Context) -> "_Run":
+        """Seed, prepare the budget and the real side, and build the synthetic features, the structure
+        generator, their optimisers and the checkpoint selector."""
         cfg = self.config
         start = time.perf_counter()
         device = torch.device(ctx.device)
@@ -654,152 +694,147 @@ class GradientMatchingMethod(CondensationMethod):
         opt_s = _adam(gen_params, self.structure_lr()) if gen_params else None
         selector = self.make_selector(setup)
         labels = self.synthetic_labels(setup)
-        class_rows = _class_rows(labels, setup.num_classes)
         counts = setup.counts.tolist()
         coeff = [k / (max(counts) if cfg.class_weight == "by_largest" else sum(counts)) for k in counts]
-        history: list[dict[str, Any]] = []
-        condense_seconds = condense_cpu = 0.0
-        stopped_early = False
+        return _Run(setup=setup, x=x, generator=generator, gen_params=gen_params, opt_x=opt_x, opt_s=opt_s,
+                    selector=selector, labels=labels, class_rows=_class_rows(labels, setup.num_classes), coeff=coeff,
+                    start=start)
 
-        begin_stage(ctx.reporter, "condense", cfg.epochs)
-        for epoch in range(cfg.epochs):
-            t_epoch, c_epoch = time.perf_counter(), time.process_time()
-            phase = self.phase(epoch, bool(gen_params))
-            model = self.build_model(setup)
-            params = list(model.parameters())
-            opt_model = _adam(params, cfg.lr_model)
-            diagnose_epoch = cfg.diagnostics_every > 0 and epoch % cfg.diagnostics_every == 0
-            record: dict[str, Any] = {"epoch": epoch, "phase": phase}
-            sums: dict[str, float] = {}
-            step_diagnostics: list[dict[str, float]] = []
-            inner_loss = float("nan")
-            next_adj: Optional[Tensor] = None
-            for step in range(cfg.outer_loop):
-                adj = next_adj if next_adj is not None else self.synthetic_adjacency(generator, x)
-                next_adj = None
-                x_in = x.view_as(x)
-                logits = self.synthetic_forward(model, x_in, self.synthetic_operand(adj))
-                loss_gm = logits.new_zeros(())
-                real = self.real_gradients(setup, model, params)
-                for c in range(setup.num_classes):
-                    gw_real = real[c]
-                    rows = class_rows[c]
-                    loss_c = F.cross_entropy(logits[rows], labels[rows])
-                    gw_syn = torch.autograd.grad(loss_c, params, create_graph=True, allow_unused=True)
-                    gw_syn = [torch.zeros_like(p) if g is None else g for p, g in zip(params, gw_syn)]
-                    loss_gm = loss_gm + coeff[c] * match_distance(gw_syn, gw_real, cfg.distance, cfg.bias_distance)
-                diagnose = diagnose_epoch and (step == 0 or cfg.diagnostic_steps == "all")
-                state = StepState(self, setup, epoch, step, phase, model, params, x, x_in, adj, logits, labels,
-                                  loss_gm, diagnose)
-                terms = self.extra_terms(state)
-                terms.update(self.regularizer_terms(state))
-                total = loss_gm
-                for value in terms.values():
-                    total = total + value
-                targets = gen_params if phase == "structure" else [x]
-                opt_x.zero_grad(set_to_none=True)
-                if opt_s is not None:
-                    opt_s.zero_grad(set_to_none=True)
-                if diagnose:
-                    diag = self.diagnostics(state)
-                    diag.update(self._backward_with_norms(loss_gm, terms, x, gen_params, targets))
-                    step_diagnostics.append(diag)
-                else:
-                    total.backward(inputs=targets)
-                self.adjust_outer_gradients(state, x, generator)
-                (opt_s if phase == "structure" else opt_x).step()
-                _accumulate(sums, "loss_gm", loss_gm.item())
-                for name, value in terms.items():
-                    _accumulate(sums, name, value.item())
-                _accumulate(sums, "loss_total", total.item())
-                _accumulate(sums, "dead_backbone", float(_same_output_everywhere(logits)))
-                for name, value in state.metrics.items():
-                    _accumulate(sums, name, value)
-                if step == cfg.outer_loop - 1 or setup.inner_loop == 0:
-                    continue
-                # inner loop: train the backbone on the detached synthetic graph
-                x_det = x.detach()
-                if generator is not None and generator.inference_is_forward:
-                    # the inner loop changes neither X_S nor the generator, so the next step's outer
-                    # adjacency is this one: built once, with its graph, and read detached in between
-                    next_adj = self.synthetic_adjacency(generator, x)
-                    adj_inner = self.synthetic_operand(next_adj.detach(), frozen=True)
-                else:
-                    with torch.no_grad():
-                        adj_inner = self.synthetic_operand(self.synthetic_adjacency(generator, x_det, inference=True),
-                                                           frozen=True)
-                for _ in range(setup.inner_loop):
-                    opt_model.zero_grad(set_to_none=True)
-                    loss_inner = F.cross_entropy(self.synthetic_forward(model, x_det, adj_inner), labels)
-                    loss_inner.backward()
-                    opt_model.step()
-                    inner_loss = loss_inner.item()
-            steps_run = cfg.outer_loop
-            for name, value in sums.items():
-                record[name] = value / steps_run
-            record.update(_summarise_steps(step_diagnostics))
-            record["loss_inner"] = inner_loss
-            seconds = time.perf_counter() - t_epoch
-            condense_seconds += seconds
-            cpu_seconds = time.process_time() - c_epoch
-            condense_cpu += cpu_seconds
-            record["seconds"] = seconds
-            record["cpu_seconds"] = cpu_seconds  # all threads of the process: the fair figure on shared cores
-            last = epoch == cfg.epochs - 1
-            over_budget = ctx.time_budget_s is not None and time.perf_counter() - start >= ctx.time_budget_s
-            if not math.isfinite(record["loss_total"]):
-                raise FloatingPointError(f"{self.name}: the outer loss is not finite at epoch {epoch} ({record})")
-            if selector.due(epoch, last) and not over_budget:
-                with torch.no_grad():
-                    x_now = x.detach().clone()
-                    adj_now = self.final_adjacency(self.synthetic_adjacency(generator, x_now, inference=True))
-                record.update(selector.offer(epoch, x_now, adj_now))
-            record["elapsed"] = time.perf_counter() - start
-            history.append(record)
-            ctx.reporter.report(epoch, {k: v for k, v in record.items() if isinstance(v, (int, float))})
-            if over_budget and not last:
-                stopped_early = True
-                break
+    def _epoch(self, run: "_Run", epoch: int) -> dict[str, Any]:
+        """One outer epoch on a fresh backbone: ``outer_loop`` matching steps, each but the last
+        followed by the inner loop; returns the epoch's record (means over its steps, timings)."""
+        cfg = self.config
+        t_epoch, c_epoch = time.perf_counter(), time.process_time()
+        phase = self.phase(epoch, bool(run.gen_params))
+        model = self.build_model(run.setup)
+        params = list(model.parameters())
+        opt_model = _adam(params, cfg.lr_model)
+        diagnose_epoch = cfg.diagnostics_every > 0 and epoch % cfg.diagnostics_every == 0
+        sums: dict[str, float] = {}
+        step_diagnostics: list[dict[str, float]] = []
+        inner_loss = float("nan")
+        next_adj: Optional[Tensor] = None
+        for step in range(cfg.outer_loop):
+            diagnose = diagnose_epoch and (step == 0 or cfg.diagnostic_steps == "all")
+            state = self._outer_step(run, epoch, step, phase, model, params, next_adj, diagnose, sums,
+                                     step_diagnostics)
+            next_adj = None
+            if step == cfg.outer_loop - 1 or run.setup.inner_loop == 0:
+                continue
+            next_adj, inner_loss = self._inner_loop(run, state, opt_model)
+        record: dict[str, Any] = {"epoch": epoch, "phase": phase}
+        for name, value in sums.items():
+            record[name] = value / cfg.outer_loop
+        record.update(_summarise_steps(step_diagnostics))
+        record["loss_inner"] = inner_loss
+        seconds = time.perf_counter() - t_epoch
+        run.condense_seconds += seconds
+        cpu_seconds = time.process_time() - c_epoch
+        run.condense_cpu += cpu_seconds
+        record["seconds"] = seconds
+        record["cpu_seconds"] = cpu_seconds  # all threads of the process: the fair figure on shared cores
+        return record
 
+    def _outer_step(self, run: "_Run", epoch: int, step: int, phase: str, model: nn.Module, params: list[Tensor],
+                    adj: Optional[Tensor], diagnose: bool, sums: dict[str, float],
+                    step_diagnostics: list[dict[str, float]]) -> StepState:
+        """One matching step: per class, the distance between the synthetic and the real gradients,
+        plus the extra terms and regularizers; one optimiser step of the phase's parameters. ``adj``:
+        this step's synthetic adjacency when the previous inner loop already built it."""
+        cfg, setup, x, labels = self.config, run.setup, run.x, run.labels
+        if adj is None:
+            adj = self.synthetic_adjacency(run.generator, x)
+        x_in = x.view_as(x)
+        logits = self.synthetic_forward(model, x_in, self.synthetic_operand(adj))
+        loss_gm = logits.new_zeros(())
+        real = self.real_gradients(setup, model, params)
+        for c in range(setup.num_classes):
+            gw_real = real[c]
+            rows = run.class_rows[c]
+            loss_c = F.cross_entropy(logits[rows], labels[rows])
+            gw_syn = torch.autograd.grad(loss_c, params, create_graph=True, allow_unused=True)
+            gw_syn = [torch.zeros_like(p) if g is None else g for p, g in zip(params, gw_syn)]
+            loss_gm = loss_gm + run.coeff[c] * match_distance(gw_syn, gw_real, cfg.distance, cfg.bias_distance)
+        state = StepState(self, setup, epoch, step, phase, model, params, x, x_in, adj, logits, labels, loss_gm,
+                          diagnose)
+        terms = self.extra_terms(state)
+        terms.update(self.regularizer_terms(state))
+        total = loss_gm
+        for value in terms.values():
+            total = total + value
+        targets = run.gen_params if phase == "structure" else [x]
+        run.opt_x.zero_grad(set_to_none=True)
+        if run.opt_s is not None:
+            run.opt_s.zero_grad(set_to_none=True)
+        if diagnose:
+            diag = self.diagnostics(state)
+            diag.update(self._backward_with_norms(loss_gm, terms, x, run.gen_params, targets))
+            step_diagnostics.append(diag)
+        else:
+            total.backward(inputs=targets)
+        self.adjust_outer_gradients(state, x, run.generator)
+        (run.opt_s if phase == "structure" else run.opt_x).step()
+        _accumulate(sums, "loss_gm", loss_gm.item())
+        for name, value in terms.items():
+            _accumulate(sums, name, value.item())
+        _accumulate(sums, "loss_total", total.item())
+        _accumulate(sums, "dead_backbone", float(_same_output_everywhere(logits)))
+        for name, value in state.metrics.items():
+            _accumulate(sums, name, value)
+        return state
+
+    def _inner_loop(self, run: "_Run", state: StepState, opt_model: torch.optim.Optimizer
+                    ) -> tuple[Optional[Tensor], float]:
+        """Train the backbone ``inner_loop`` steps on the detached synthetic graph; returns the next
+        outer step's adjacency when it was built here (or None) and the last inner loss."""
+        generator, x = run.generator, run.x
+        next_adj: Optional[Tensor] = None
+        x_det = x.detach()
+        if generator is not None and generator.inference_is_forward:
+            # the inner loop changes neither X_S nor the generator, so the next step's outer
+            # adjacency is this one: built once, with its graph, and read detached in between
+            next_adj = self.synthetic_adjacency(generator, x)
+            adj_inner = self.synthetic_operand(next_adj.detach(), frozen=True)
+        else:
+            with torch.no_grad():
+                adj_inner = self.synthetic_operand(self.synthetic_adjacency(generator, x_det, inference=True),
+                                                   frozen=True)
+        inner_loss = float("nan")
+        for _ in range(run.setup.inner_loop):
+            opt_model.zero_grad(set_to_none=True)
+            loss_inner = F.cross_entropy(self.synthetic_forward(state.model, x_det, adj_inner), run.labels)
+            loss_inner.backward()
+            opt_model.step()
+            inner_loss = loss_inner.item()
+        return next_adj, inner_loss
+
+    def _current_graph(self, run: "_Run") -> tuple[Tensor, Tensor]:
+        """A detached copy of the current synthetic features and their final adjacency."""
+        with torch.no_grad():
+            x_now = run.x.detach().clone()
+            adj_now = self.final_adjacency(self.synthetic_adjacency(run.generator, x_now, inference=True))
+        return x_now, adj_now
+
+    def _finish(self, run: "_Run", graph: MultimodalGraph, ratio: float, ctx: Context) -> CondensedGraph:
+        """The selected synthetic graph (the current one if no checkpoint was scored) and its ``info``."""
+        cfg, setup, history = self.config, run.setup, run.history
         dead_epochs = sum(1 for h in history if h.get("dead_backbone", 0) > 0)
         if dead_epochs:
             warnings.warn(
                 f"{self.name}: the condensation backbone ({cfg.backbone}) gave every synthetic node the same output "
                 f"in {dead_epochs} of {len(history)} epochs (all hidden units dead: G_S = 0, no per-node signal "
-                f"reaches the features); see dead_backbone in the history", RuntimeWarning, stacklevel=2)
-        chosen = selector.result()
+                f"reaches the features); see dead_backbone in the history", RuntimeWarning, stacklevel=3)
+        chosen = run.selector.result()
         if chosen is None:  # no checkpoint was scored (time budget): return the current graph
-            with torch.no_grad():
-                x_now = x.detach().clone()
-                adj_now = self.final_adjacency(self.synthetic_adjacency(generator, x_now, inference=True))
-            chosen = (x_now, adj_now, {"selection": "none (time budget spent before the first checkpoint)"})
+            chosen = (*self._current_graph(run), {"selection": "none (time budget spent before the first checkpoint)"})
         x_best, adj_best, selection = chosen
-        wall = time.perf_counter() - start
-        info = {
-            "method": self.name,
-            "config": config_dict(cfg),
-            "dataset": graph.name,
-            "ratio": ratio,
-            "n": setup.n,
-            "seed": ctx.seed,
-            "device": str(device),
-            "class_counts": counts,
-            "condense_arch": cfg.backbone,
-            "wall_seconds": round(wall, 3),
-            "condense_seconds": round(condense_seconds, 3),
-            "condense_cpu_seconds": round(condense_cpu, 3),
-            "seconds_per_epoch": round(condense_seconds / max(len(history), 1), 4),
-            "epochs_run": len(history),
-            "stopped_early": stopped_early,
-            "peak_memory_mb": round(_peak_memory_mb(device), 1),
-            "inner_loop": setup.inner_loop,
-            "fanouts": list(setup.fanouts),
-            "dead_backbone_epochs": dead_epochs,
-            **selection,
-            "history": history,
-        }
-        return CondensedGraph(x=x_best.detach().cpu(), adj=adj_best.detach().cpu(), y=setup.y_syn.cpu(),
-                              modalities=dict(graph.modalities), info=info)
+        return self.from_learned(
+            graph, ratio, ctx, x_best, adj_best, setup.y_syn, condense_arch=cfg.backbone, history=history,
+            started=run.start, class_counts=setup.counts.tolist(),
+            condense_seconds=round(run.condense_seconds, 3), condense_cpu_seconds=round(run.condense_cpu, 3),
+            seconds_per_epoch=round(run.condense_seconds / max(len(history), 1), 4), epochs_run=len(history),
+            stopped_early=run.stopped_early, inner_loop=setup.inner_loop, fanouts=list(setup.fanouts),
+            dead_backbone_epochs=dead_epochs, **selection)
 
     def validate_setup(self, setup: Setup) -> None:
         """Check method-specific requirements on the prepared setup (raise `InputError`)."""
@@ -864,9 +899,3 @@ def _same_output_everywhere(logits: Tensor) -> bool:
 
 def _accumulate(sums: dict[str, float], name: str, value: float) -> None:
     sums[name] = sums.get(name, 0.0) + value
-
-
-def _peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes

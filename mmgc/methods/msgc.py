@@ -42,12 +42,12 @@ from typing import Any, Literal, Optional
 import torch
 from torch import Tensor, nn
 
+from mmgc.adjacency import Adjacency
 from mmgc.errors import InputError
 from mmgc.methods._msgc_support import SupportEdgeMLP, basic_neighbourhood_support
 from mmgc.methods.base import SearchDim, register_method
 from mmgc.methods.gradient_matching import GradientMatchingConfig, GradientMatchingMethod, Setup, StepState
 from mmgc.methods.structure import StructureGenerator
-from mmgc.models.adjacency import Adjacency
 
 BATCHED_BACKBONES = ("gcn", "sgc", "mlp")
 """Backbones whose forward takes a dense ``[B, n, n]`` adjacency batch (MLP ignores the graph)."""

@@ -11,8 +11,8 @@ from typing import Callable
 
 from torch import Tensor, nn
 
+from mmgc.adjacency import Adjacency
 from mmgc.errors import InputError
-from mmgc.models.adjacency import Adjacency
 
 # name -> module that registers it on import (so listing backbones imports nothing heavy)
 _BUILTIN_BACKBONES = {
@@ -102,7 +102,7 @@ def sliced_modality_embeddings(x: Tensor, adj: Adjacency, weight: Tensor, modali
     projections of their neighbours are computed)."""
     import torch
 
-    from mmgc.models.adjacency import propagate
+    from mmgc.adjacency import propagate
 
     if attach not in ("post_mp", "pre_mp"):
         raise InputError(f"attach: expected 'post_mp' or 'pre_mp', found {attach!r}")

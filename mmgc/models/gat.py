@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmgc.errors import InputError
-from mmgc.models.adjacency import Adjacency
+from mmgc.adjacency import Adjacency
 from mmgc.models.base import Backbone, register_backbone
 
 

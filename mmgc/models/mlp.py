@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mmgc.models.adjacency import Adjacency
+from mmgc.adjacency import Adjacency
 from mmgc.models.base import Backbone, register_backbone
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from mmgc.errors import InputError
-from mmgc.models.adjacency import Adjacency
+from mmgc.adjacency import Adjacency
 from mmgc.models.base import Backbone, register_backbone
 from mmgc.models.gcn import GCN
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from mmgc.models.adjacency import Adjacency, propagate
+from mmgc.adjacency import Adjacency, propagate
 from mmgc.models.base import Backbone, register_backbone
 
 

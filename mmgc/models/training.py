@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmgc.adjacency import CSR, Adjacency
 from mmgc.errors import InputError
 from mmgc.graph import MultimodalGraph
-from mmgc.models.adjacency import Adjacency
 from mmgc.models.metrics import score
 
 ExtraLoss = Callable[[nn.Module, Tensor, Adjacency, Tensor], Tensor]
@@ -225,31 +225,27 @@ class NeighborSampler:
 
     def __init__(self, edge_index: Tensor, num_nodes: int, edge_weight: Tensor | None = None):
         row, col = edge_index.cpu()
-        order = torch.argsort(row * num_nodes + col)
         self.num_nodes = num_nodes
-        self.col = col[order]
-        self.weight = None if edge_weight is None else edge_weight.cpu().float()[order]
-        self.rowptr = torch.zeros(num_nodes + 1, dtype=torch.long)
-        self.rowptr[1:] = torch.cumsum(torch.bincount(row, minlength=num_nodes), 0)
+        self.csr = CSR.from_edges(row, col, num_nodes)
+        self.col = self.csr.col
+        self.weight = None if edge_weight is None else edge_weight.cpu().float()[self.csr.order]
         self._local = torch.full((num_nodes,), -1, dtype=torch.long)
 
     def _hop(self, frontier: Tensor, fanout: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """Positions (into ``self.col``) of the sampled edges and their target nodes."""
-        start = self.rowptr[frontier]
-        deg = self.rowptr[frontier + 1] - start
+        start, deg = self.csr.degree(frontier)
         take_all = deg <= fanout
         # every neighbour of the low-degree nodes
-        d_all, s_all, t_all = deg[take_all], start[take_all], frontier[take_all]
-        offsets = torch.arange(int(d_all.sum())) - torch.repeat_interleave(torch.cumsum(d_all, 0) - d_all, d_all)
-        pos_all = torch.repeat_interleave(s_all, d_all) + offsets
-        tgt_all = torch.repeat_interleave(t_all, d_all)
+        t_all = frontier[take_all]
+        segment, pos_all = self.csr.edges_of(t_all)
+        tgt_all = t_all[segment]
         # fanout draws (with replacement, then de-duplicated) for the others
         d_big, s_big = deg[~take_all], start[~take_all]
         draws = (torch.rand(d_big.numel(), fanout, generator=generator) * d_big[:, None]).long()
         pos_big = (s_big[:, None] + draws).reshape(-1)
         pos_big = torch.unique(pos_big)
         # the target of an edge position is the row whose range contains it
-        tgt_big = torch.searchsorted(self.rowptr, pos_big, right=True) - 1
+        tgt_big = torch.searchsorted(self.csr.rowptr, pos_big, right=True) - 1
         return torch.cat([pos_all, pos_big]), torch.cat([tgt_all, tgt_big])
 
     def sample(self, seeds: Tensor, fanouts: tuple[int, ...], generator: torch.Generator) -> tuple[Tensor, Adjacency]:

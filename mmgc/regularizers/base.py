@@ -32,9 +32,9 @@ from typing import Any, ClassVar, Literal, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from mmgc.adjacency import CSR, Adjacency
 from mmgc.errors import InputError
 from mmgc.plugins import PluginRegistry, SearchDim, build_config
-from mmgc.models.adjacency import Adjacency
 
 ENTRY_POINT_GROUP = "mmgc.regularizers"
 
@@ -237,21 +237,16 @@ class BatchSampler:
         self.candidates = candidates
         self.generator = torch.Generator().manual_seed(int(seed))
         self._csr_key: Any = None
-        self._csr: tuple[Tensor, Tensor] | None = None
+        self._csr: CSR | None = None
 
-    def _neighbors(self, adj: Adjacency) -> tuple[Tensor, Tensor]:
+    def _neighbors(self, adj: Adjacency) -> CSR:
         if self._csr_key is not adj:
             if adj.is_dense:
                 nonzero = adj.dense.detach() != 0
                 row, col = (nonzero.any(0) if nonzero.dim() == 3 else nonzero).nonzero().T
             else:
                 row, col = adj.edge_index
-            row, col = row.cpu(), col.cpu()
-            order = torch.argsort(row * adj.num_nodes + col)
-            counts = torch.bincount(row, minlength=adj.num_nodes)
-            ptr = torch.zeros(adj.num_nodes + 1, dtype=torch.long)
-            ptr[1:] = torch.cumsum(counts, 0)
-            self._csr_key, self._csr = adj, (ptr, col[order])
+            self._csr_key, self._csr = adj, CSR.from_edges(row.cpu(), col.cpu(), adj.num_nodes)
         return self._csr
 
     def sample(self, adj: Adjacency) -> Tensor | None:
@@ -267,7 +262,7 @@ class BatchSampler:
             pick = torch.randperm(size, generator=g)[: self.batch_size]
             index = pick if pool is None else pool[pick]
             return torch.sort(index).values.to(adj.device)
-        ptr, col = self._neighbors(adj)
+        csr = self._neighbors(adj)
         roots = torch.randperm(size, generator=g)
         roots = roots if pool is None else pool[roots]
         chosen = torch.zeros(n, dtype=torch.bool)
@@ -279,12 +274,12 @@ class BatchSampler:
         block = max(1, self.batch_size // (1 + self.fanout))
         for start in range(0, roots.numel(), block):
             r = roots[start:start + block]
-            deg = ptr[r + 1] - ptr[r]
+            first, deg = csr.degree(r)
             k = torch.clamp(deg, max=self.fanout)
             # up to `fanout` random neighbours per root: random offsets without a loop over nodes
             rows = torch.repeat_interleave(torch.arange(r.numel()), k)
             offs = (torch.rand(int(k.sum()), generator=g) * deg[rows].float()).long()
-            nbrs = col[ptr[r][rows] + offs]
+            nbrs = csr.col[first[rows] + offs]
             if allowed is not None:
                 nbrs = nbrs[allowed[nbrs]]
             for group in (r, nbrs):

@@ -37,9 +37,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mmgc.adjacency import Adjacency
 from mmgc.errors import InputError
 from mmgc.plugins import SearchDim
-from mmgc.models.adjacency import Adjacency
 from mmgc.regularizers.base import Regularizer, RegularizerConfig, register_regularizer
 
 

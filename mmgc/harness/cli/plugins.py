@@ -31,11 +31,12 @@ def plugin_app(kind: str, registry: str, help: str, presets: str | None = None) 
     @app.command("list", help=f"List every registered {kind} and where it comes from.")
     def list_command() -> None:
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table(kind, "source")
         for name, source in load().names().items():
-            table.add_row(name, source)
+            table.add_row(escape(name), escape(source))
         Console().print(table)
 
     @app.command("info", help=f"Show a {kind}'s config (defaults) and search space.")
@@ -43,10 +44,13 @@ def plugin_app(kind: str, registry: str, help: str, presets: str | None = None) 
         import dataclasses
 
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         cls = load().get(name)
-        table = Table("key", "default", "search space", title=f"{name}: {(cls.__doc__ or '').strip().splitlines()[0]}")
+        summary = ((cls.__doc__ or "").strip().splitlines() or [""])[0]
+        # docstrings, defaults and descriptions are text, not rich markup: ``counts[c]`` must print as is
+        table = Table("key", "default", "search space", title=escape(f"{name}: {summary}"))
         for f in dataclasses.fields(cls.Config):
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
             dim = cls.search_space.get(f.name)
@@ -56,7 +60,7 @@ def plugin_app(kind: str, registry: str, help: str, presets: str | None = None) 
                 space = f"{dim.kind} {list(dim.choices)}"
             else:
                 space = f"{dim.kind} [{dim.low}, {dim.high}]"
-            table.add_row(f.name, repr(default), space)
+            table.add_row(escape(f.name), escape(repr(default)), escape(space))
         console = Console()
         console.print(table)
         found = _load(presets)(name) if presets else []
@@ -64,8 +68,9 @@ def plugin_app(kind: str, registry: str, help: str, presets: str | None = None) 
             listing = Table("preset", "published for", "settings", "description",
                             title=f"{name} presets (--preset NAME, or preset: NAME in an experiment file)")
             for p in found:
-                listing.add_row(p.name, ", ".join(p.datasets) or "any", ", ".join(f"{k}={v}" for k, v in p.settings.items()),
-                                p.description)
+                listing.add_row(*(escape(text) for text in (
+                    p.name, ", ".join(p.datasets) or "any", ", ".join(f"{k}={v}" for k, v in p.settings.items()),
+                    p.description)))
             console.print(listing)
 
     return app

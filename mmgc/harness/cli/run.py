@@ -24,6 +24,7 @@ from typing import Any, Iterator, Optional
 import typer
 
 from mmgc.harness.cli.datasets import parse_options
+from mmgc.runtime import resolve_device
 
 # ---------------------------------------------------------------------------------------- shared options
 DATASET = typer.Option(..., "--dataset", "-d", help="Dataset name (see `mmgc datasets list`).")
@@ -45,22 +46,6 @@ REGULARIZERS = typer.Option(None, "--regularizers", help="Training-time regulari
                             "'optimag:weight=0.1+dagr' (default none).")
 ORIGINAL = typer.Option(False, "--original", help="Also evaluate the architectures on the original training graph.")
 ROWS_OUT = typer.Option(None, "--rows-out", help="Write the result rows to this JSON file.")
-
-
-def resolve_device(name: str):
-    import torch
-
-    from mmgc.errors import InputError
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise InputError(f"--device: expected auto, cpu or cuda[:i], found {name!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {name}: CUDA is not available on this machine")
-    return device
 
 
 def _console():
@@ -217,7 +202,7 @@ def _check_numbers(ratio: Optional[float] = None, seed: Optional[int] = None, se
 def check_write_target(path: Optional[os.PathLike | str], option: str) -> Optional[Path]:
     """Check, before any work starts, that ``path`` can be written as a file: not a directory, its
     folder a directory (or creatable) and writable. A temporary file a killed writer left beside it
-    (``NAME.tmp``) is removed."""
+    (`mmgc.tempfiles`) is removed."""
     from mmgc.errors import InputError
 
     if path is None:
@@ -232,9 +217,9 @@ def check_write_target(path: Optional[os.PathLike | str], option: str) -> Option
         raise InputError(f"{option} {path}: {folder} is not a directory")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InputError(f"{option} {path}: the folder {folder} is not writable")
-    stale = target.with_name(target.name + ".tmp")
-    if stale.is_file():
-        stale.unlink()
+    from mmgc.tempfiles import remove_stale
+
+    remove_stale(target.parent, target.name)
     return target
 
 
@@ -345,7 +330,9 @@ def _write_rows(rows: list[dict], path: Optional[str]) -> None:
         return
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
+    from mmgc.tempfiles import temporary_path
+
+    tmp = Path(temporary_path(target))
     try:
         tmp.write_text(json.dumps(rows, indent=1, default=str))
         os.replace(tmp, target)
@@ -405,7 +392,7 @@ def condense_command(
     _check_numbers(ratio=ratio, seed=seed)
     values = _method_values(method, preset, set_, dataset)  # unknown names and bad values fail first
     check_write_target(out, "--out")
-    dev = resolve_device(device)
+    dev = resolve_device(device, "--device")
     graph = _load_graph(dataset, root, option)
     with _progress() as progress:
         condensed = _condense(graph, method, ratio, values, seed, dev, progress)
@@ -437,7 +424,7 @@ def evaluate_command(
     _check_eval_args(arch, runs, edge_threshold, eval_option, regularizers)
     check_write_target(rows_out, "--rows-out")
     condensed = CondensedGraph.load(file)
-    dev = resolve_device(device)
+    dev = resolve_device(device, "--device")
     graph = _load_graph(dataset, root, option)
     source = (condensed.info or {}).get("dataset")
     if source is not None and source != graph.name:
@@ -472,6 +459,7 @@ def run_command(
     """Condense, then evaluate: print the result rows and their mean ± std per architecture.
 
     Runs the same `run_trial` as every sweep trial (``--original`` adds the whole-graph trial)."""
+    from mmgc.harness.experiment import ORIGINAL
     from mmgc.harness.trial import TrialSpec, run_trial_detailed
 
     _check_numbers(ratio=ratio, seed=seed, seed_start=seed_start)
@@ -479,7 +467,7 @@ def run_command(
     archs, _ = _check_eval_args(arch, runs, edge_threshold, eval_option, regularizers)  # fail before condensing
     check_write_target(out, "--out")
     check_write_target(rows_out, "--rows-out")
-    resolve_device(device)
+    resolve_device(device, "--device")
     eval_options: dict[str, Any] = dict(parse_options(eval_option))
     if edge_threshold is not None:
         eval_options["edge_threshold"] = edge_threshold
@@ -488,7 +476,7 @@ def run_command(
     common = dict(dataset=dataset, dataset_root=root, dataset_options=parse_options(option), ratio=ratio,
                   archs=tuple(archs), eval_seeds=tuple(range(seed_start, seed_start + runs)),
                   eval_options=eval_options, device=device)
-    specs = [TrialSpec(method="original", **common)] if original else []
+    specs = [TrialSpec(method=ORIGINAL, **common)] if original else []
     specs.append(TrialSpec(method=method, config=values, condense_seed=seed,
                            artifact_path=str(out) if out else None, **common))
     rows: list[dict] = []

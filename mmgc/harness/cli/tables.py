@@ -20,6 +20,8 @@ def tables_command(
     results: str = typer.Option("results", "--results", "-r", help="results root (the sweep's)"),
     mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", help="tracking URI (default: sqlite under RESULTS)"),
     arch: str = typer.Option("gcn", "--arch", help="evaluation architecture of Tables 2/5/6 and the figures"),
+    layout: Optional[Path] = typer.Option(None, "--layout", help="paper layout file: which labels make which "
+                                          "columns (default: tune_configs/paper_layout.yaml)"),
 ) -> None:
     """Rebuild a paper table or figure (or all) from the results store; never recomputes."""
     from mmgc.errors import InputError
@@ -27,6 +29,7 @@ def tables_command(
 
     if fmt not in ("md", "latex", "csv"):
         raise InputError(f"--format: expected md, latex or csv, found {fmt!r}")
+    spec = tables.load_layout(layout)
     names = list(tables.ARTIFACTS) if name == "all" else [name]
     for n in names:
         if n not in tables.ARTIFACTS:
@@ -38,7 +41,7 @@ def tables_command(
         if not tables.resolve_results(n, results, experiment, mlflow_uri).rows:  # nothing to draw: write nothing
             skipped.append(f"{n}: no final rows for experiment(s) {', '.join(wanted)} under {results}")
             continue
-        built = tables.build(n, results, experiment, figure_dir, mlflow_uri, arch)
+        built = tables.build(n, results, experiment, figure_dir, mlflow_uri, arch, spec)
         if isinstance(built, tables.Table) and not built.rows:  # rows, but none this table compares
             skipped.append(f"{n}: none of the final rows of {', '.join(built.experiments)} is one it tabulates")
             continue

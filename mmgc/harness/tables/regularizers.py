@@ -1,11 +1,13 @@
 """The training-time regularizers table (`mmgc tables regularizers`), read from the results store.
 
 One row per (dataset group, alignment, evaluation architecture, training graph), the training graph
-being the original graph (``method = 'original'``) or a condensed one (its method label and ratio);
-one column per regularizer setting, read from each row's ``regularizers`` column (JSON written by the
-evaluation protocol: ``[]`` = none), plus the change of each setting over none in points. When one
-cell holds several configurations of the same setting (e.g. several OptiMAG weights), the one with
-the best mean validation metric is reported, never selected on test. Every architecture found is
+being the original graph or a condensed one (its label and ratio; a graph is named by the label of
+its rows without a regularizer, since each regularizer setting is its own experiment entry over the
+same method config); one column per regularizer setting, read from each row's ``regularizers``
+column (JSON written by the evaluation protocol: ``[]`` = none; printed with the layout's names),
+plus the change of each setting over none in points. When one cell holds several configurations of
+the same setting (e.g. several OptiMAG weights), the one with the best mean validation metric is
+reported, never selected on test. Every architecture found is
 shown (the ``--arch`` option of ``mmgc tables`` does not filter this table). Rows follow the same
 selection rules as the other tables (`mmgc.harness.tables`: final phase, status ok).
 """
@@ -13,80 +15,69 @@ selection rules as the other tables (`mmgc.harness.tables`: final phase, status 
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
 from typing import Any, Mapping, Sequence
 
-from mmgc.harness.tables import (
-    ARCH_NAMES, ARCH_ORDER, NOISE_NOTE, Cell, Results, Stat, Table, alignment_of, best_tests, compare, dataset_group,
-    features_of, format_ratio, rank_marks,
-)
+from mmgc.harness.tables.layout import Layout
+from mmgc.harness.tables.model import NOISE_NOTE, Cell, Stat, Table, best_config_rows, best_tests, compare, rank_marks
+from mmgc.harness.tables.rows import Results, alignment_of, dataset_group, features_of, format_ratio, is_original
 
-REGULARIZER_NAMES = {"optimag": "OptiMAG", "dagr": "DAGR"}
 NONE = "none"
+ORIGINAL_GRAPH = "Original"
 
 
-def regularizer_label(row: Mapping[str, Any]) -> str:
-    """``none``, ``OptiMAG``, ``DAGR`` or ``OptiMAG+DAGR`` (other names as registered)."""
+def regularizer_label(row: Mapping[str, Any], layout: Layout) -> str:
+    """``none``, or the layout's names of the row's regularizers joined by ``+`` (others as registered)."""
     try:
         items = json.loads(row.get("regularizers") or "[]")
     except (TypeError, ValueError):
         items = []
-    names = [REGULARIZER_NAMES.get(i.get("name"), str(i.get("name"))) for i in items if isinstance(i, dict)]
+    names = [layout.regularizer_names.get(i.get("name"), str(i.get("name"))) for i in items if isinstance(i, dict)]
     return "+".join(names) or NONE
 
 
-def _graph_label(row: Mapping[str, Any]) -> str:
-    if row.get("method") == "original":
-        return "Original"
-    return f"{row['label']} @ {format_ratio(row.get('ratio'))}"
+def graph_names(rows: Sequence[Mapping[str, Any]], layout: Layout) -> dict[tuple, str]:
+    """(method, config_hash) -> the label of that graph's rows without a regularizer (when it has
+    none, the first of its labels in sorted order)."""
+    names: dict[tuple, str] = {}
+    for r in sorted(rows, key=lambda r: (regularizer_label(r, layout) != NONE, r["label"])):
+        names.setdefault((r.get("method"), r.get("config_hash")), r["label"])
+    return names
 
 
-def _best_by_validation(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The rows of the (method config, regularizer config) with the best mean validation metric."""
-    groups: dict[tuple, list[Mapping[str, Any]]] = defaultdict(list)
-    for r in rows:
-        groups[(r.get("config_hash"), r.get("regularizers"))].append(r)
-    scored = [(s, g) for g in groups.values() if (s := Stat.of(g)) is not None]
-    if not scored:
-        return []
-    return max(scored, key=lambda sg: sg[0].val_mean if sg[0].val_mean is not None else -math.inf)[1]
-
-
-def regularizers_table(res: Results) -> Table:
+def regularizers_table(res: Results, layout: Layout) -> Table:
     rows = [r for r in res.rows if features_of(r) == "fused"]
-    found = {regularizer_label(r) for r in rows}
-    order = [NONE, "OptiMAG", "DAGR"]
-    columns = order + sorted(found - set(order))  # the built-ins always, then any other regularizer found
+    found = {regularizer_label(r, layout) for r in rows}
+    order = [NONE, *layout.regularizer_columns]
+    columns = order + sorted(found - set(order))  # the layout's always, then any other regularizer found
     header = ["Dataset", "Alignment", "Arch", "Trained on"]
     for c in columns:
         header.append(c)
         if c != NONE:
             header.append(f"Δ {c}")
     stat_columns = tuple(i for i, h in enumerate(header) if i >= 4 and not h.startswith("Δ"))
-    table = Table("Regularizers", "Training-time regularizers: none / OptiMAG / DAGR (test %)", header,
+    table = Table("Regularizers", f"Training-time regularizers: {' / '.join(order)} (test %)", header,
                   experiments=res.experiments, fill_down=(0, 1), stat_columns=stat_columns)
     if found <= {NONE}:  # nothing to compare: this is not a regularizer experiment
         table.notes.append(f"no row of {', '.join(res.experiments) or 'the store'} trained with a regularizer")
         return table
+    names = graph_names(rows, layout)
     cells: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
-        cells[(dataset_group(r), alignment_of(r), r["arch"], _graph_label(r))][regularizer_label(r)].append(r)
-
-    def arch_key(arch: str) -> tuple:
-        return (ARCH_ORDER.index(arch) if arch in ARCH_ORDER else len(ARCH_ORDER), arch)
-
-    keys = sorted(cells, key=lambda k: (k[0], k[1], arch_key(k[2]), k[3] != "Original", k[3]))
+        graph = ORIGINAL_GRAPH if is_original(r) else \
+            f"{names[(r.get('method'), r.get('config_hash'))]} @ {format_ratio(r.get('ratio'))}"
+        cells[(dataset_group(r), alignment_of(r), r["arch"], graph)][regularizer_label(r, layout)].append(r)
+    keys = sorted(cells, key=lambda k: (k[0], k[1], layout.arch_rank(k[2]), k[3] != ORIGINAL_GRAPH, k[3]))
     previous: tuple = ()
     for key in keys:
         group, alignment, arch, graph = key
-        selected = {c: _best_by_validation(cells[key].get(c, [])) for c in columns}
+        selected = {c: best_config_rows(cells[key].get(c, []), by=("config_hash", "regularizers")) for c in columns}
         stats = {c: Stat.of(selected[c]) for c in columns}
         marks = rank_marks({c: (s.mean if s else None) for c, s in stats.items()})
         tests = best_tests(stats, selected, marks)
         line = [Cell(text=group if previous[:1] != (group,) else ""),
                 Cell(text=alignment if previous[:2] != (group, alignment) else ""),
-                Cell(text=ARCH_NAMES.get(arch, arch)), Cell(text=graph)]
+                Cell(text=layout.arch_name(arch)), Cell(text=graph)]
         base = stats.get(NONE)
         for c in columns:
             line.append(Cell(stat=stats[c], mark=marks.get(c), test=tests.get(c)))

@@ -1,8 +1,13 @@
-"""One graph operand for every backbone: a large sparse real graph or a small dense weighted one.
+"""Graph operands below backbones, regularizers and methods alike.
 
-Backbones call `Adjacency.gcn()` / `Adjacency.mean()` and `propagate`, so one forward serves both
-kinds of graph. The sparse operators are computed once and cached; the dense ones are recomputed on
-each call so that gradients flow into a learned synthetic adjacency.
+`Adjacency` is the one graph operand of every backbone: a large sparse real graph or a small dense
+weighted one. Backbones call `Adjacency.gcn()` / `Adjacency.mean()` and `propagate`, so one forward
+serves both kinds of graph. The sparse operators are computed once and cached; the dense ones are
+recomputed on each call so that gradients flow into a learned synthetic adjacency.
+
+`CSR` is the neighbour-list index the neighbour samplers share (the training loop's mini-batches,
+the gradient-matching engine's per-class sampler, the regularizers' batches); each sampler keeps
+its own drawing rule on top of it.
 """
 
 from __future__ import annotations
@@ -114,3 +119,38 @@ def propagate(operator: Tensor, h: Tensor) -> Tensor:
     if operator.layout == torch.strided:
         return operator @ h
     return torch.sparse.mm(operator, h)
+
+
+@dataclass(frozen=True)
+class CSR:
+    """A graph's neighbour lists in compressed sparse row form.
+
+    The edges are sorted by ``(row, col)``: ``col[rowptr[i]:rowptr[i + 1]]`` are the neighbours of
+    node ``i`` in ascending order, and ``order`` gives each sorted edge's position in the input (to
+    carry edge attributes along). Tensors live on the device of the input edges.
+    """
+
+    rowptr: Tensor
+    col: Tensor
+    order: Tensor
+
+    @classmethod
+    def from_edges(cls, row: Tensor, col: Tensor, num_nodes: int) -> "CSR":
+        order = torch.argsort(row * num_nodes + col)
+        rowptr = torch.zeros(num_nodes + 1, dtype=torch.long, device=row.device)
+        rowptr[1:] = torch.cumsum(torch.bincount(row, minlength=num_nodes), 0)
+        return cls(rowptr=rowptr, col=col[order], order=order)
+
+    def degree(self, nodes: Tensor) -> tuple[Tensor, Tensor]:
+        """``(start, degree)`` of each of ``nodes``: where its neighbour list begins and its length."""
+        start = self.rowptr[nodes]
+        return start, self.rowptr[nodes + 1] - start
+
+    def edges_of(self, nodes: Tensor) -> tuple[Tensor, Tensor]:
+        """Every edge of ``nodes``, node by node: ``(segment, position)``, the index into ``nodes`` of
+        the edge's source and the edge's position in ``col`` (no Python loop over nodes)."""
+        start, deg = self.degree(nodes)
+        segment = torch.repeat_interleave(torch.arange(nodes.numel(), device=nodes.device), deg)
+        first = torch.cumsum(deg, 0) - deg
+        offset = torch.arange(segment.numel(), device=nodes.device) - first[segment]
+        return segment, start[segment] + offset

@@ -1,0 +1,1 @@
+"""An example mmgc plug-in package (see the README's "Write your own method")."""

@@ -1,0 +1,78 @@
+"""The temporary files of atomic writers, named after their writer so that a dead writer's can be told
+from a live one's.
+
+A writer writes ``.NAME~HOST~PID~TOKEN.tmp`` beside ``NAME`` (`temporary_path`) and renames it
+into place; an error or an interrupt removes it, but a writer killed outright (SIGKILL, the OOM
+killer, a lost node) leaves it behind. `remove_stale` deletes those whose writer is gone: written
+on this host by a process that is no longer running, or older than `STALE_AFTER_S` (a writer on
+another host, whose process cannot be checked from here, or a pid since reused). A live writer's
+file is never touched, so cleaning is safe beside running writers.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import socket
+import time
+import uuid
+from pathlib import Path
+
+STALE_AFTER_S = 24 * 3600.0
+"""Age (seconds since the last write) past which any writer's temporary file counts as abandoned."""
+
+_SEP = "~"
+
+
+def _host() -> str:
+    return socket.gethostname().replace(_SEP, "-")
+
+
+def temporary_path(path: str | os.PathLike) -> str:
+    """A hidden, unique temporary name beside ``path`` that records this host and process."""
+    folder, name = os.path.split(os.fspath(path))
+    return os.path.join(folder, f".{name}{_SEP}{_host()}{_SEP}{os.getpid()}{_SEP}{uuid.uuid4().hex[:8]}.tmp")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def is_stale(path: str | os.PathLike, now: float | None = None) -> bool:
+    """Whether ``path`` is a writer's temporary file (`temporary_path`) that its writer abandoned."""
+    name = os.path.basename(os.fspath(path))
+    parts = name[1:-len(".tmp")].rsplit(_SEP, 3) if name.startswith(".") and name.endswith(".tmp") else []
+    if len(parts) != 4 or not parts[2].isdigit():
+        return False
+    try:
+        age = (time.time() if now is None else now) - os.path.getmtime(path)
+    except OSError:  # renamed into place meanwhile
+        return False
+    if age > STALE_AFTER_S:
+        return True
+    return parts[1] == _host() and not _running(int(parts[2]))
+
+
+def remove_stale(folder: str | os.PathLike, name: str | None = None) -> list[str]:
+    """Delete the abandoned temporary files under ``folder`` (recursively), or only those of the
+    file ``name`` in ``folder``; returns their paths."""
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    pattern = f".{glob.escape(name)}{_SEP}*.tmp" if name is not None else f".*{_SEP}*.tmp"
+    candidates = root.glob(pattern) if name is not None else root.rglob(pattern)
+    removed = []
+    for path in candidates:
+        if is_stale(path):
+            try:
+                path.unlink()
+                removed.append(str(path))
+            except FileNotFoundError:
+                pass
+    return removed
