@@ -234,6 +234,18 @@ def test_table6_ablation_deltas(store):
     assert all(r[4].render("md") == "—" for r in ten) and ten[1][6].render("md") == "—"
 
 
+def test_table6_lists_only_cells_with_something_to_compare(store):
+    """A dataset and ratio where only the proposed method ran (a main-table experiment) is no ablation row."""
+    from mmgc.harness.tables.layout import load_layout
+    from mmgc.harness.tables.paper import ablation_table
+    from mmgc.harness.tables.rows import load_results
+
+    full = load_results(str(store), [MAIN])
+    proposed_only = dataclasses.replace(full, rows=[r for r in full.rows if r["label"] == "SR-GM"])
+    assert proposed_only.rows and ablation_table(proposed_only, load_layout()).rows == []
+    assert len(ablation_table(full, load_layout()).rows) == 6
+
+
 def test_formats(store):
     table = tables.build("table2", str(store), [MAIN])
     latex = table.render("latex")

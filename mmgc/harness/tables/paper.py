@@ -157,7 +157,8 @@ def backbone_table(res: Results, layout: Layout) -> Table:
 
 # ---------------------------------------------------------------------------------------- table 6
 def ablation_table(res: Results, layout: Layout, arch: str = "gcn") -> Table:
-    """The layout's ablation rows, top to bottom, aligned and unaligned side by side; Δk = row k-1 minus row k."""
+    """The layout's ablation rows, top to bottom, aligned and unaligned side by side; Δk = row k-1 minus row k.
+    Only datasets and ratios with rows of at least two of the steps are listed."""
     steps = [c.name for c in layout.ablation]
     rows = [r for r in res.rows if r["arch"] == arch and features_of(r) == "fused"]
     header = ["Dataset", "Ratio (r)", "Method", "Aligned", "Unaligned", "Aligned increments", "Unaligned increments"]
@@ -168,7 +169,10 @@ def ablation_table(res: Results, layout: Layout, arch: str = "gcn") -> Table:
     for step, step_rows in grouped.items():
         for r in step_rows:
             cells[(dataset_group(r), r["ratio"])][(step, alignment_of(r))].append(r)
-    for key in sorted(cells, key=lambda k: (k[0], sort_key_ratio(k[1]))):
+    # an ablation compares: a dataset and ratio with rows of one step only (e.g. the proposed method in
+    # a main-table experiment) is not a row of this table
+    compared = [k for k in cells if len({step for step, _ in cells[k]}) >= 2]
+    for key in sorted(compared, key=lambda k: (k[0], sort_key_ratio(k[1]))):
         group, ratio = key
         selected = {(s, a): best_config_rows(cells[key].get((s, a), [])) for s in steps for a in ALIGNMENTS}
         stats = {k: Stat.of(v) for k, v in selected.items()}
