@@ -10,7 +10,7 @@ Run the sweeps first (each resumes where it stopped):
 It prints, per graph:
 (a) every SR-GM form against GCond and GCond-X: test accuracy (mean ± std over condensation seeds),
     the difference and a paired t-test over the shared seeds, and the lam validation chose;
-(b) how many points the test-selected protocol adds to each method (same labels, same seeds);
+(b) how many points the test-selected protocol adds to each method (the same config selected on\n    validation and on test, paired over the seeds both have);
 (c) the synthetic graphs' structure: mean edge weight and share of entries at or above the
     evaluation threshold (a structure-free graph shows density 0), per label;
 (d) the per-step gradient diagnostics of the kept SR-GM graphs: per-node conflict fraction and the
@@ -85,14 +85,32 @@ def print_comparisons(title: str, groups: dict[str, dict[str, list[dict]]]) -> N
         print()
 
 
-def print_test_selection_gain(val_groups, test_groups) -> None:
-    print("\n## (b) points added by the test-selected protocol (same label, same seeds; paired)\n")
-    print("| graph | label | val-selected test | test-selected test | gain |")
-    print("|---|---|---|---|---|")
-    for graph, labels in test_groups.items():
-        for label, rows in labels.items():
-            base = val_groups.get(graph, {}).get(label, [])
-            print(f"| {graph} | {label} | {mean_std(base)} | {mean_std(rows)} | {diff_text(rows, base)} |")
+def config_without_selection(row: dict) -> str:
+    """The row's method config without the checkpoint-selection split: what a test-selected cell and
+    its validation-selected twin share."""
+    config = json.loads(row["method_config"] or "{}")
+    config.pop("select_split", None)
+    return json.dumps(config, sort_keys=True)
+
+
+def print_test_selection_gain(val_rows: list[dict], test_rows: list[dict]) -> None:
+    print("\n## (b) points added by the test-selected protocol (the same config, selected on validation vs on test;")
+    print("paired over the condensation seeds both have)\n")
+    print("| graph | test-selected label | lam | val-selected test | test-selected test | gain |")
+    print("|---|---|---|---|---|---|")
+    twins: dict[tuple, list[dict]] = defaultdict(list)
+    for r in val_rows:
+        twins[(graph_name(r), config_without_selection(r))].append(r)
+    cells: dict[tuple, list[dict]] = defaultdict(list)
+    for r in test_rows:
+        cells[(graph_name(r), r["method_label"], config_without_selection(r))].append(r)
+    for (graph, label, config), rows in sorted(cells.items()):
+        seeds = {r["condense_seed"] for r in rows}
+        base = [r for r in twins.get((graph, config), []) if r["condense_seed"] in seeds]
+        if not base:
+            print(f"| {graph} | {label} | {lam_of(rows)} | no validation-selected twin | {mean_std(rows)} | — |")
+            continue
+        print(f"| {graph} | {label} | {lam_of(rows)} | {mean_std(base)} | {mean_std(rows)} | {diff_text(rows, base)} |")
 
 
 def print_structure(groups) -> None:
@@ -187,9 +205,9 @@ def main() -> None:
         if groups:
             print_comparisons(f"{experiment}, selection on validation", groups)
     val_groups = by_graph_label(val_rows)
-    test_groups = by_graph_label(final_rows(store, TEST_EXPERIMENT))
-    if test_groups:
-        print_test_selection_gain(val_groups, test_groups)
+    test_rows = final_rows(store, TEST_EXPERIMENT)
+    if test_rows:
+        print_test_selection_gain(val_rows, test_rows)
     print_structure(val_groups)
     print_diagnostics(val_groups, ("SR-GM", "SR-GM relative", "SR-GM (authors)", "SR-GM w/o D"),
                       Path(args.figures) if args.figures else None)
