@@ -421,3 +421,25 @@ def test_marks_and_missing_cells():
     stat = tables.Stat(0.81234, 0.0123, 4)
     assert tables.Cell(stat=stat, mark="best").render("md") == "**81.23 ± 1.23**"
     assert tables.Cell(stat=stat, mark="second").render("latex") == "\\underline{81.23 $\\pm$ 1.23}"
+
+
+def test_figure3_slots_are_the_modalities_found_and_fused_only_graphs_are_no_panel(tmp_path):
+    """A graph run only with fused features is no Figure 3 panel; a graph with an audio modality gets an
+    'audio only' slot (the slots are the single modalities found, then fused)."""
+    from mmgc.harness.tables.figures import figure3
+    from mmgc.harness.tables.layout import load_layout
+    from mmgc.harness.tables.rows import Results, feature_rank
+
+    assert sorted(["fused", "audio", "image", "text"], key=feature_rank) == ["text", "image", "audio", "fused"]
+
+    def row(dataset, variant, seed, test):
+        return {"dataset": dataset, "dataset_variant": variant, "ratio": 0.05, "arch": "gcn", "label": "GCond",
+                "config_hash": "h", "condense_seed": seed, "eval_seed": 0, "test_metric": test,
+                "val_metric": test, "metric": "accuracy", "method": "gcond"}
+
+    rows = [row("fusedonly", "", s, 0.5) for s in (0, 1)]
+    fused_only = figure3(Results(rows, ["e"], str(tmp_path)), tmp_path / "a.png", load_layout())
+    assert fused_only.panels == 0
+    rows += [row("music", v, s, 0.4) for v in ("modalities=text", "modalities=audio", "") for s in (0, 1)]
+    drawn = figure3(Results(rows, ["e"], str(tmp_path)), tmp_path / "b.png", load_layout())
+    assert drawn.panels == 1 and drawn.series == 3  # GCond: text only, audio only, fused

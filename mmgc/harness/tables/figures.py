@@ -15,7 +15,8 @@ from mmgc.harness.tables.layout import Layout, relabel
 from mmgc.harness.tables.model import Stat, best_config_stat
 from mmgc.harness.tables.paper import original_stat
 from mmgc.harness.tables.rows import (
-    ALIGNMENTS, FEATURES, Results, alignment_of, dataset_group, features_of, format_ratio, is_original, method_config,
+    ALIGNMENTS, FUSED, Results, alignment_of, dataset_group, feature_rank, features_of, format_ratio, is_original,
+    method_config,
     sort_key_ratio,
 )
 
@@ -94,7 +95,7 @@ def figure2(res: Results, path: Path, layout: Layout, arch: str = "gcn") -> Figu
     at each checkpoint: the condensation never reads test nodes), mean ± std over the trials. The
     peak is starred."""
     methods = [c.name for c in layout.fig2]
-    rows = [r for r in relabel(res.rows, layout.fig2) if r["arch"] == arch and features_of(r) == "fused"]
+    rows = [r for r in relabel(res.rows, layout.fig2) if r["arch"] == arch and features_of(r) == FUSED]
     groups = sorted({(dataset_group(r), alignment_of(r)) for r in rows})
     title = "Figure 2: metric against condensation epochs"
     if not groups:
@@ -153,20 +154,24 @@ def figure2(res: Results, path: Path, layout: Layout, arch: str = "gcn") -> Figu
 
 
 def figure3(res: Results, path: Path, layout: Layout, arch: str = "gcn") -> Figure:
-    """Bars: text-only, image-only and fused features, per method of the layout's fig3 (mean ± std test metric)."""
+    """Bars: each single modality and the fused features, per method of the layout's fig3 (mean ± std
+    test metric). A panel is a dataset and ratio with at least one single-modality run."""
     methods = [c.name for c in layout.fig3]
     rows = [r for r in relabel(res.rows, layout.fig3) if r["arch"] == arch]
-    panels = sorted({(dataset_group(r), r["ratio"]) for r in rows}, key=lambda k: (k[0], sort_key_ratio(k[1])))
-    title = "Figure 3: text-only, image-only and fused features"
+    panels = sorted({(dataset_group(r), r["ratio"]) for r in rows if features_of(r) != FUSED},
+                    key=lambda k: (k[0], sort_key_ratio(k[1])))
+    title = "Figure 3: single-modality and fused features"
     if not panels:
         return _no_rows(res, path, "Figure 3", title, methods)
     plt, fig, axes = _grid(len(panels))
     bars = 0
     width = 0.8 / len(methods)
     for ax, (group, ratio) in zip(axes, panels):
+        features = sorted({features_of(r) for r in rows if dataset_group(r) == group and r["ratio"] == ratio} | {FUSED},
+                          key=feature_rank)
         for j, label in enumerate(methods):
             means, stds, xs = [], [], []
-            for i, feat in enumerate(FEATURES):
+            for i, feat in enumerate(features):
                 stat = best_config_stat([r for r in rows if dataset_group(r) == group and r["ratio"] == ratio
                                          and r["label"] == label and features_of(r) == feat])
                 if stat is None:
@@ -180,8 +185,8 @@ def figure3(res: Results, path: Path, layout: Layout, arch: str = "gcn") -> Figu
                 for x, mean, std in zip(xs, means, stds):  # above the whisker, clear of it
                     ax.text(x, mean + std, f"{mean:.1f}", ha="center", va="bottom", fontsize=7)
                 bars += len(xs)
-        ax.set_xticks(range(len(FEATURES)), ["text only", "image only", "fused"])
-        ax.set_xlim(-0.5, len(FEATURES) - 0.5)  # every feature's slot, drawn or n/a
+        ax.set_xticks(range(len(features)), [f if f == FUSED else f"{f} only" for f in features])
+        ax.set_xlim(-0.5, len(features) - 0.5)  # every feature's slot, drawn or n/a
         ax.set_ylim(0, ax.get_ylim()[1] * 1.1)  # room for the labels above the whiskers
         ax.set_xlabel("input features")
         ax.set_ylabel(_metric_name(rows))
@@ -199,7 +204,7 @@ def figure4(res: Results, path: Path, layout: Layout, arch: str = "gcn") -> Figu
     ratio (columns), one panel per dataset."""
     proposed, symbol = layout.proposed, layout.fig4_symbol
     rows = [dict(r, _lambda=method_config(r).get(layout.fig4_key)) for r in relabel(res.rows, [layout.proposed_column])
-            if r["arch"] == arch and features_of(r) == "fused"]
+            if r["arch"] == arch and features_of(r) == FUSED]
     rows = [r for r in rows if isinstance(r["_lambda"], (int, float)) and not isinstance(r["_lambda"], bool)]
     groups = sorted({(dataset_group(r), alignment_of(r)) for r in rows})
     title = f"Figure 4: {proposed} test metric over {symbol} and ratio"
@@ -262,7 +267,7 @@ def figure5_gaps(res: Results, layout: Layout, arch: str = "gcn") -> dict[str, d
     """Mean gap to Original (points) per main column of the layout and alignment, over the (dataset,
     ratio) cells where both the method and Original have rows."""
     out: dict[str, dict[str, float]] = defaultdict(dict)
-    rows = [r for r in relabel(res.rows, layout.main) if r["arch"] == arch and features_of(r) == "fused"
+    rows = [r for r in relabel(res.rows, layout.main) if r["arch"] == arch and features_of(r) == FUSED
             and not is_original(r)]
     for alignment in ALIGNMENTS:
         gaps: dict[str, list[float]] = defaultdict(list)

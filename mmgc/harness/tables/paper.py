@@ -11,7 +11,8 @@ from mmgc.harness.tables.model import (
     NOISE_NOTE, Cell, Stat, Table, best_config_rows, best_config_stat, best_tests, compare, rank_marks,
 )
 from mmgc.harness.tables.rows import (
-    ALIGNMENTS, Results, alignment_of, dataset_group, features_of, format_ratio, is_original, sort_key_ratio,
+    ALIGNMENTS, FUSED, Results, alignment_of, dataset_group, features_of, format_ratio, is_original,
+    sort_key_ratio,
 )
 
 
@@ -31,13 +32,13 @@ def by_column(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column]) -> t
 # ---------------------------------------------------------------------------------------- tables 2 and 5
 def original_stat(res: Results, group: str, alignment: str, arch: str) -> Stat | None:
     rows = [r for r in res.rows if is_original(r) and dataset_group(r) == group
-            and alignment_of(r) == alignment and r["arch"] == arch and features_of(r) == "fused"]
+            and alignment_of(r) == alignment and r["arch"] == arch and features_of(r) == FUSED]
     return best_config_stat(rows)
 
 
 def main_table(res: Results, name: str, title: str, alignment: str, layout: Layout, arch: str = "gcn") -> Table:
     """Tables 2 and 5: datasets x ratios, the layout's main columns, Δ of the proposed method over the best other."""
-    rows = [r for r in res.rows if r["arch"] == arch and alignment_of(r) == alignment and features_of(r) == "fused"
+    rows = [r for r in res.rows if r["arch"] == arch and alignment_of(r) == alignment and features_of(r) == FUSED
             and not is_original(r)]
     columns = [c.name for c in layout.main]
     proposed = layout.proposed
@@ -84,7 +85,7 @@ def main_table(res: Results, name: str, title: str, alignment: str, layout: Layo
 def cross_arch_table(res: Results, layout: Layout) -> Table:
     condense_arch = layout.cross_condense_arch
     rows = [r for r in res.rows if not is_original(r) and (r.get("condense_arch") or condense_arch) == condense_arch
-            and features_of(r) == "fused"]
+            and features_of(r) == FUSED]
     archs = sorted({r["arch"] for r in rows} | set(layout.cross_archs), key=layout.arch_rank)
     header = ["Dataset", "Ratio (r)", "Method", *[layout.arch_name(a) for a in archs], "Avg."]
     table = Table("Table 3", f"Cross-architecture generalisation: condensed with {layout.arch_name(condense_arch)}, "
@@ -119,7 +120,7 @@ def cross_arch_table(res: Results, layout: Layout) -> Table:
 def backbone_table(res: Results, layout: Layout) -> Table:
     methods = [c.name for c in layout.backbones]
     rows = [r for r in res.rows if r.get("condense_arch") == r["arch"] or is_original(r)]
-    rows = [r for r in rows if features_of(r) == "fused" and alignment_of(r) == "aligned"]
+    rows = [r for r in rows if features_of(r) == FUSED and alignment_of(r) == "aligned"]
     groups = sorted({dataset_group(r) for r in rows})
     header = (["Dataset"] if len(groups) > 1 else []) + ["Backbone", "Ratio (r)", *methods, "Original"]
     title = "Same backbone for condensation and evaluation (test %)" + (f" on {groups[0]}" if len(groups) == 1 else "")
@@ -160,7 +161,7 @@ def ablation_table(res: Results, layout: Layout, arch: str = "gcn") -> Table:
     """The layout's ablation rows, top to bottom, aligned and unaligned side by side; Δk = row k-1 minus row k.
     Only datasets and ratios with rows of at least two of the steps are listed."""
     steps = [c.name for c in layout.ablation]
-    rows = [r for r in res.rows if r["arch"] == arch and features_of(r) == "fused"]
+    rows = [r for r in res.rows if r["arch"] == arch and features_of(r) == FUSED]
     header = ["Dataset", "Ratio (r)", "Method", "Aligned", "Unaligned", "Aligned increments", "Unaligned increments"]
     table = Table("Table 6", layout.ablation_title, header, experiments=res.experiments, fill_down=(0, 1),
                   stat_columns=(3, 4))

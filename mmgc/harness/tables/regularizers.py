@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 from mmgc.harness.tables.layout import Layout
 from mmgc.harness.tables.model import NOISE_NOTE, Cell, Stat, Table, best_config_rows, best_tests, compare, rank_marks
-from mmgc.harness.tables.rows import Results, alignment_of, dataset_group, features_of, format_ratio, is_original
+from mmgc.harness.tables.rows import FUSED, Results, alignment_of, dataset_group, features_of, format_ratio, is_original
 
 NONE = "none"
 ORIGINAL_GRAPH = "Original"
@@ -46,7 +46,7 @@ def graph_names(rows: Sequence[Mapping[str, Any]], layout: Layout) -> dict[tuple
 
 
 def regularizers_table(res: Results, layout: Layout) -> Table:
-    rows = [r for r in res.rows if features_of(r) == "fused"]
+    rows = [r for r in res.rows if features_of(r) == FUSED]
     found = {regularizer_label(r, layout) for r in rows}
     order = [NONE, *layout.regularizer_columns]
     columns = order + sorted(found - set(order))  # the layout's always, then any other regularizer found

@@ -16,7 +16,15 @@ READ_COLUMNS = ("experiment", "phase", "trial_id", "dataset", "dataset_variant",
                 "method_label", "method_config", "config_hash", "condense_seed", "condense_arch", "arch", "eval_seed",
                 "metric", "val_metric", "test_metric", "status", "mlflow_run_id", "artifact_path", "regularizers")
 ALIGNMENTS = ("aligned", "unaligned")
-FEATURES = ("text", "image", "fused")
+FUSED = "fused"
+FEATURE_ORDER = ("text", "image", FUSED)  # Figure 3's slots first; other modalities (audio, ...) sort between
+
+
+def feature_rank(feature: str) -> tuple[int, str]:
+    """Sort key of a features value: text, image, any other modality by name, fused last."""
+    if feature == FUSED:
+        return (len(FEATURE_ORDER), feature)
+    return (FEATURE_ORDER.index(feature), feature) if feature in FEATURE_ORDER else (len(FEATURE_ORDER) - 1, feature)
 
 # feature encoders and the alignment they give (MM-GRAPH's CLIP and ImageBind embed text and image in
 # one joint space; T5 + ViT/DINO are separate encoders)
@@ -74,7 +82,7 @@ def features_of(row: Mapping[str, Any]) -> str:
         names = [n for n in variant.get(key, "").split(",") if n]
         if len(names) == 1:
             return names[0]
-    return "fused"
+    return FUSED
 
 
 def dataset_group(row: Mapping[str, Any]) -> str:
@@ -82,7 +90,7 @@ def dataset_group(row: Mapping[str, Any]) -> str:
     single-modality variant, the keys that make it single-modality)."""
     variant = parse_variant(row.get("dataset_variant"))
     drop = {"alignment", "encoder", "features", "modalities"}
-    if features_of(row) != "fused" and "features" not in variant and "modalities" not in variant:
+    if features_of(row) != FUSED and "features" not in variant and "modalities" not in variant:
         drop |= set(SINGLE_MODALITY_KEYS)
     rest = {k: v for k, v in variant.items() if k not in drop}
     return str(row.get("dataset")) + "".join(f" [{k}={v}]" for k, v in sorted(rest.items()))
