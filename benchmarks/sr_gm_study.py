@@ -3,6 +3,7 @@
 Run the sweeps first (each resumes where it stopped):
 
     mmgc sweep tune_configs/table6_ablation_synthetic.yaml      # SGC condensation, selection on validation
+    mmgc sweep tune_configs/sr_gm_study_magb.yaml               # the same on magb-toys+synthfeat
     mmgc sweep tune_configs/sr_gm_study_gcn.yaml                # GCN condensation (the paper's backbone)
     mmgc sweep tune_configs/sr_gm_study_test_selected.yaml      # the authors' test-selected protocol
     python benchmarks/sr_gm_study.py                            # this report (+ PNG curves)
@@ -31,7 +32,7 @@ from mmgc.graph import CondensedGraph
 from mmgc.harness.store import ResultStore
 from mmgc.harness.tables.model import compare
 
-VAL_EXPERIMENTS = ("table6_ablation_synthetic", "sr_gm_study_gcn")
+VAL_EXPERIMENTS = ("table6_ablation_synthetic", "sr_gm_study_magb", "sr_gm_study_gcn")
 TEST_EXPERIMENT = "sr_gm_study_test_selected"
 REFERENCES = ("GCond", "GCond-X")
 DIAGNOSTICS = ("conflict_frac/first", "conflict_frac/last", "ratio_x/damping/first", "ratio_x/damping/last")

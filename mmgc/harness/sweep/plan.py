@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -27,6 +28,17 @@ def _optuna_distribution(dim: Any):
     if dim.kind == "int":
         return IntDistribution(int(dim.low), int(dim.high))
     return CategoricalDistribution(list(dim.choices))
+
+
+def choice_combinations(search: Mapping[str, Any]) -> int | None:
+    """How many configs an all-`choice` search space has (None when a dimension is continuous).
+
+    Such a space is enumerated without repeats: TPE and random sampling draw the same value again
+    (with 3 trials over 3 choices, often all three), which both wastes trials and leaves the choice
+    untested."""
+    if not search or any(dim.kind != "choice" for dim in search.values()):
+        return None
+    return math.prod(len(dim.choices) for dim in search.values())
 
 
 def _stable_int(text: str) -> int:
@@ -88,7 +100,13 @@ class CellState:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.distributions = {k: _optuna_distribution(v) for k, v in self.cell.method.search.items()}
         seed = (self.experiment.search_seed * 1_000_003 + _stable_int(self.cell.name)) % 2**31
-        if self.experiment.sampler == "random":
+        if choice_combinations(self.cell.method.search) is not None:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                sampler = optuna.samplers.BruteForceSampler(seed=seed)  # every combination once, in seeded order
+        elif self.experiment.sampler == "random":
             sampler = optuna.samplers.RandomSampler(seed=seed)
         else:
             sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True,
@@ -205,8 +223,9 @@ def make_plan(experiment: Experiment, results: str | None = None, store: ResultS
                 search_rows[cell_key][r["trial_id"]].append(r)
     cells = []
     for cell in experiment.cells():
-        state = CellState(cell=cell, experiment=experiment, results=store.root, n_trials=cell.method.n_trials,
-                          done_keys=done_keys)
+        combinations = choice_combinations(cell.method.search)
+        n_trials = cell.method.n_trials if combinations is None else min(cell.method.n_trials, combinations)
+        state = CellState(cell=cell, experiment=experiment, results=store.root, n_trials=n_trials, done_keys=done_keys)
         if state.searched:
             state.make_study()
             key = (cell.dataset.name, cell.dataset.variant, round(float(cell.ratio), 12), cell.method.label)
