@@ -479,3 +479,21 @@ def test_orphaned_ray_processes_are_stopped_only_when_their_driver_is_gone(tmp_p
         for p in (orphan, kept):
             if p.poll() is None:
                 p.kill()
+
+
+def test_an_all_choice_search_tries_every_value_once(tmp_path):
+    """TPE drew the same value of a 3-way choice in all 3 trials; an all-choice space is enumerated
+    without repeats, and its trials are capped at the number of combinations."""
+    from mmgc.harness.experiment import parse_experiment
+
+    exp = parse_experiment({
+        "name": "choices", "results": str(tmp_path),
+        "datasets": [{"name": "synthetic", "ratios": [0.01]}],
+        "methods": [{"name": "sr_gm", "search": {"lam": {"choice": [10.0, 100.0, 1000.0]}}, "n_trials": 5},
+                    {"name": "gcond", "search": {"lr_feat": {"loguniform": [1e-4, 1e-1]}}, "n_trials": 4}]})
+    plan = make_plan(exp, str(tmp_path))
+    by_method = {c.cell.method.name: c for c in plan.cells}
+    choice, continuous = by_method["sr_gm"], by_method["gcond"]
+    assert choice.n_trials == 3 and continuous.n_trials == 4
+    asked = [choice.ask()[1].config["lam"] for _ in range(choice.n_trials)]
+    assert sorted(asked) == [10.0, 100.0, 1000.0]
