@@ -30,7 +30,7 @@ from pathlib import Path
 
 from mmgc.graph import CondensedGraph
 from mmgc.harness.store import ResultStore
-from mmgc.harness.tables.model import compare
+from mmgc.harness.tables.model import best_config_rows, compare
 
 VAL_EXPERIMENTS = ("table6_ablation_synthetic", "sr_gm_study_magb", "sr_gm_study_gcn")
 TEST_EXPERIMENT = "sr_gm_study_test_selected"
@@ -67,10 +67,12 @@ def lam_of(rows: list[dict]) -> str:
 
 
 def by_graph_label(rows: list[dict]) -> dict[str, dict[str, list[dict]]]:
-    out: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    """graph -> label -> the rows of the label's final config with the best mean validation metric (a
+    resumed search can leave finals of an earlier best config in the store; they are not mixed in)."""
+    grouped: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
-        out[graph_name(r)][r["method_label"]].append(r)
-    return out
+        grouped[graph_name(r)][r["method_label"]].append(r)
+    return {graph: {label: list(best_config_rows(rs)) for label, rs in labels.items()} for graph, labels in grouped.items()}
 
 
 def print_comparisons(title: str, groups: dict[str, dict[str, list[dict]]]) -> None:
