@@ -495,5 +495,8 @@ def test_an_all_choice_search_tries_every_value_once(tmp_path):
     by_method = {c.cell.method.name: c for c in plan.cells}
     choice, continuous = by_method["sr_gm"], by_method["gcond"]
     assert choice.n_trials == 3 and continuous.n_trials == 4
-    asked = [choice.ask()[1].config["lam"] for _ in range(choice.n_trials)]
-    assert sorted(asked) == [10.0, 100.0, 1000.0]
+    asked = [choice.ask() for _ in range(choice.n_trials)]
+    assert sorted(spec.config["lam"] for _, spec, _ in asked) == [10.0, 100.0, 1000.0]
+    for trial, _, chash in asked:  # telling the last one must not raise (a sampler that stops the study does)
+        choice.tell(trial, 0.5, chash, {})
+    assert choice.search_done == 3

@@ -4,9 +4,11 @@ store, and the trials still to run (`make_plan`, `describe_plan`)."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
+import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -33,7 +35,7 @@ def _optuna_distribution(dim: Any):
 def choice_combinations(search: Mapping[str, Any]) -> int | None:
     """How many configs an all-`choice` search space has (None when a dimension is continuous).
 
-    Such a space is enumerated without repeats: TPE and random sampling draw the same value again
+    Such a space is enumerated without repeats (`CellState.ask`): TPE and random sampling draw the same value again
     (with 3 trials over 3 choices, often all three), which both wastes trials and leaves the choice
     untested."""
     if not search or any(dim.kind != "choice" for dim in search.values()):
@@ -54,6 +56,7 @@ class CellState:
     results: str
     n_trials: int
     study: Any = None
+    combinations: list[dict[str, Any]] | None = None  # an all-choice space: its combinations, in seeded order
     distributions: dict[str, Any] = field(default_factory=dict)
     search_done: int = 0          # search trials told (ok or failed), this run and restored
     search_asked: int = 0         # search trials handed out this run (or restored)
@@ -101,12 +104,13 @@ class CellState:
         self.distributions = {k: _optuna_distribution(v) for k, v in self.cell.method.search.items()}
         seed = (self.experiment.search_seed * 1_000_003 + _stable_int(self.cell.name)) % 2**31
         if choice_combinations(self.cell.method.search) is not None:
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                sampler = optuna.samplers.BruteForceSampler(seed=seed)  # every combination once, in seeded order
-        elif self.experiment.sampler == "random":
+            # every combination once, in a seeded order (`ask` enqueues the next untried one; Optuna's
+            # brute-force and grid samplers call `study.stop()`, which raises outside `optimize`)
+            combos = [dict(zip(self.distributions, values))
+                      for values in itertools.product(*(d.choices for d in self.cell.method.search.values()))]
+            random.Random(seed).shuffle(combos)
+            self.combinations = combos
+        if self.experiment.sampler == "random":
             sampler = optuna.samplers.RandomSampler(seed=seed)
         else:
             sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True,
@@ -136,6 +140,11 @@ class CellState:
 
     def ask(self) -> tuple[Any, TrialSpec, str]:
         """A new search trial: (optuna trial, spec with the full config, config hash)."""
+        if self.combinations:
+            tried = {tuple(sorted(t.params.items())) for t in self.study.trials}  # told, restored and running
+            untried = [c for c in self.combinations if tuple(sorted(c.items())) not in tried]
+            if untried:
+                self.study.enqueue_trial(untried[0])
         trial = self.study.ask(self.distributions)
         values = {**self.cell.method.fixed, **trial.params}
         config = full_config(self.cell.method.name, values)
