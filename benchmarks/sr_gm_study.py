@@ -152,9 +152,10 @@ def print_diagnostics(groups, labels: tuple[str, ...], figures: Path | None) -> 
             if not hs:
                 continue
             curves[(graph, label)] = hs
+            halves = [max(x["epoch"] for x in h) / 2 for h in hs]  # the second half of each run
             cells = []
             for key in DIAGNOSTICS:
-                vals = [v for h in hs for e, v in series(h, key) if e >= max(x["epoch"] for x in h) / 2]
+                vals = [v for h, half in zip(hs, halves) for e, v in series(h, key) if e >= half]
                 cells.append(f"{statistics.fmean(vals):.2f}" if vals else "—")
             print(f"| {graph} | {label} | {len(hs)} | " + " | ".join(cells) + " |")
     if figures is not None and curves:
