@@ -21,7 +21,15 @@ glibc serves each from fresh ``mmap`` pages, so every element is first a page fa
 pages (a fault per 2 MiB instead of per 4 KiB), which made the generator's forward and backward
 much faster here (`benchmarks/bench_condense_n300.py`).
 
-Both are read once, when torch loads or first allocates, so they have to be in the environment
+**The allocator.** glibc also serves every block above its mmap threshold (128 KiB at first; it
+rises to the largest block freed, up to 32 MiB) from fresh pages and gives freed memory back at
+once, so the cache-sized blocks of the generator's fused kernel (`mmgc.methods.structure`) would each
+be a round of page faults and zeroing. `tune_allocator` fixes the threshold at 32 MiB (glibc's
+maximum) and keeps up to 512 MiB of freed memory for reuse (``M_TRIM_THRESHOLD``), through
+``mallopt`` in this process and the ``MALLOC_*_`` variables for its children; a value already in the
+environment is kept, and nothing is done off glibc.
+
+The OpenMP and huge-page settings are read once, when torch loads or first allocates, so they have to be in the environment
 before the first ``import torch``: `apply_cpu_defaults` runs when ``mmgc`` is imported (and is
 inherited by every process started from it: Ray workers, benchmark subprocesses). A value already in
 the environment is kept (``OMP_NUM_THREADS=2`` two threads, ``OMP_WAIT_POLICY=ACTIVE`` spinning,
@@ -44,6 +52,8 @@ import os
 import sys
 
 CPU_DEFAULTS = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "THP_MEM_ALLOC_ENABLE": "1"}
+# glibc's allocator (see the module docstring): mallopt parameter number and value, by variable name
+MALLOC_DEFAULTS = {"MALLOC_MMAP_THRESHOLD_": (-3, 32 << 20), "MALLOC_TRIM_THRESHOLD_": (-1, 512 << 20)}
 # whether torch was already loaded when mmgc set its defaults (then they did not take effect)
 _TORCH_LOADED_FIRST: bool | None = None
 
@@ -55,11 +65,28 @@ def apply_cpu_defaults() -> None:
         _TORCH_LOADED_FIRST = "torch" in sys.modules
     for name, value in CPU_DEFAULTS.items():
         os.environ.setdefault(name, value)
+    tune_allocator()
+
+
+def tune_allocator() -> dict[str, str]:
+    """Apply `MALLOC_DEFAULTS` (see the module docstring) where the environment sets no value; returns
+    the settings in force by variable name (``unset``: not glibc, or left as glibc starts)."""
+    import ctypes
+    import platform
+
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    libc = ctypes.CDLL(None) if glibc else None
+    for name, (param, value) in MALLOC_DEFAULTS.items():
+        if libc is None or name in os.environ:
+            continue  # glibc read an inherited value when this process started
+        if hasattr(libc, "mallopt") and libc.mallopt(param, value) == 1:
+            os.environ[name] = str(value)
+    return {name: os.environ.get(name, "unset") for name in MALLOC_DEFAULTS}
 
 
 def cpu_settings() -> dict[str, str]:
-    """The settings of `CPU_DEFAULTS` in this process's environment."""
-    return {name: os.environ.get(name, "unset") for name in CPU_DEFAULTS}
+    """The settings of `CPU_DEFAULTS` and `MALLOC_DEFAULTS` in this process's environment."""
+    return {name: os.environ.get(name, "unset") for name in (*CPU_DEFAULTS, *MALLOC_DEFAULTS)}
 
 
 def defaults_apply() -> bool:

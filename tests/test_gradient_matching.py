@@ -72,6 +72,44 @@ def test_pge_factorised_first_layer_equals_the_official_pairwise_mlp(layers):
         assert torch.allclose(a, b, atol=1e-9)
 
 
+def _autograd_nodes(t: torch.Tensor) -> set[str]:
+    seen, todo = {}, [t.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is not None and id(node) not in seen:
+            seen[id(node)] = node.name()
+            todo.extend(f for f, _ in node.next_functions)
+    return set(seen.values())
+
+
+@pytest.mark.parametrize("chunk_pairs, block_pairs", [(1 << 17, 2048), (1 << 17, 20), (30, 20)],
+                         ids=["one-block", "blocks-kept", "blocks-recomputed"])
+def test_pge_fused_blocks_equal_the_official_pairwise_mlp_with_first_and_second_derivatives(chunk_pairs, block_pairs):
+    """GCond's depth (three layers) runs `_PairwiseBlocks`: in one block, in row blocks whose
+    pre-activations are kept, and in row blocks recomputed in the backward pass (n^2 > chunk_pairs)."""
+    torch.manual_seed(2)
+    pge = PGE(6, hidden=8, layers=3, chunk_pairs=chunk_pairs, block_pairs=block_pairs).double()
+    with torch.no_grad():
+        pge.bns[1].weight.uniform_(0.5, 1.5)
+        pge.bns[1].bias.uniform_(-0.5, 0.5)
+    x = torch.randn(11, 6, dtype=torch.float64, requires_grad=True)
+    fast, naive = pge(x), _naive_pge(pge, x)
+    assert "_PairwiseBlocksBackward" in _autograd_nodes(fast)
+    assert torch.allclose(fast, naive, atol=1e-12)
+    params = [x] + list(pge.parameters())
+    g_fast = torch.autograd.grad((fast ** 3).sum(), params, allow_unused=True)
+    g_naive = torch.autograd.grad((naive ** 3).sum(), params, allow_unused=True)
+    for name, a, b in zip(["x"] + [n for n, _ in pge.named_parameters()], g_fast, g_naive):
+        if b is None:  # the first layer's bias: removed by its BatchNorm
+            continue
+        assert torch.allclose(a, b, atol=1e-10), name
+    (gx_fast,) = torch.autograd.grad((pge(x) ** 3).sum(), x, create_graph=True)
+    (gx_naive,) = torch.autograd.grad((_naive_pge(pge, x) ** 3).sum(), x, create_graph=True)
+    wrt = [x, pge.middle[0].weight, pge.bns[1].weight, pge.last.weight]
+    for a, b in zip(torch.autograd.grad((gx_fast ** 2).sum(), wrt), torch.autograd.grad((gx_naive ** 2).sum(), wrt)):
+        assert torch.allclose(a, b, atol=1e-9)
+
+
 def test_pge_chunked_path_equals_the_single_piece_including_second_order():
     torch.manual_seed(1)
     pge = PGE(5, hidden=8, layers=4).double()
@@ -260,3 +298,31 @@ def test_reused_adjacency_builds_the_generator_once_per_step_and_changes_nothing
     assert torch.equal(reused.x, rebuilt.x) and torch.equal(reused.adj, rebuilt.adj)
     strip = lambda h: repr({k: v for k, v in h.items() if k not in ("seconds", "cpu_seconds", "elapsed")})  # noqa: E731
     assert [strip(h) for h in reused.info["history"]] == [strip(h) for h in rebuilt.info["history"]]  # NaN == NaN
+
+
+def test_a_feature_epoch_holds_the_generator_constant_and_changes_nothing_else(monkeypatch):
+    """Feature epochs run the pairwise backward without its weight gradient; structure epochs, and
+    feature epochs with diagnostics (which log the generator's gradient norms), keep it; the
+    condensed graph is the one the engine gave with the generator left differentiable."""
+    import mmgc.methods.gradient_matching as gm
+    import mmgc.methods.structure as st
+
+    graph = make_tiny_graph(setting="transductive")
+    config = dict(FAST, epochs=4, structure_epochs=1, cycle_epochs=2, diagnostics_every=0)
+    seen: list[tuple[int, bool]] = []
+    backward = st._PairwiseBlocks.backward
+
+    def spied(ctx, dz):
+        seen.append((len(seen), ctx.needs_input_grad[2]))
+        return backward(ctx, dz)
+
+    monkeypatch.setattr(st._PairwiseBlocks, "backward", staticmethod(spied))
+    held = create_method("gcond", config).condense(graph, 0.2, Context(seed=0))
+    weight_grads = [need for _, need in seen]
+    assert True in weight_grads and False in weight_grads
+    seen.clear()
+    create_method("gcond", dict(config, diagnostics_every=1)).condense(graph, 0.2, Context(seed=0))
+    assert all(need for _, need in seen)
+    monkeypatch.setattr(gm, "_held_constant", lambda params: __import__("contextlib").nullcontext())
+    free = create_method("gcond", config).condense(graph, 0.2, Context(seed=0))
+    assert torch.equal(held.x, free.x) and torch.equal(held.adj, free.adj)

@@ -28,7 +28,8 @@ One engine, as GCond (Jin et al., ICLR 2022; official code ``gcond_agent_transdu
 - **Alternation.** With a structure generator, epochs with ``epoch % cycle_epochs <
   structure_epochs`` step the generator, the others step the features (GCond: 10 of every 50).
   Both gradients are computed as in GCond; only the phase's parameters are stepped (the backward
-  pass computes only theirs).
+  pass computes only theirs, and a feature epoch holds the generator's parameters constant, so no
+  weight gradient runs through its pairwise layers; a diagnostic epoch keeps them, for their norms).
 - **Inner loop.** After every outer step but the last, ``inner_loop`` Adam steps of the backbone on
   the detached synthetic graph.
 - **Selection.** Every ``select_every`` epochs and at the last, a fresh evaluation backbone
@@ -71,8 +72,9 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional, Protocol
+from typing import Any, Iterator, Literal, Optional, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -714,14 +716,18 @@ class GradientMatchingMethod(CondensationMethod):
         step_diagnostics: list[dict[str, float]] = []
         inner_loss = float("nan")
         next_adj: Optional[Tensor] = None
-        for step in range(cfg.outer_loop):
-            diagnose = diagnose_epoch and (step == 0 or cfg.diagnostic_steps == "all")
-            state = self._outer_step(run, epoch, step, phase, model, params, next_adj, diagnose, sums,
-                                     step_diagnostics)
-            next_adj = None
-            if step == cfg.outer_loop - 1 or run.setup.inner_loop == 0:
-                continue
-            next_adj, inner_loss = self._inner_loop(run, state, opt_model)
+        # a feature epoch steps only X_S: the generator's parameters are constants for it (no weight
+        # gradient is computed through the pairwise layers), unless its diagnostics read their norms
+        constants = run.gen_params if phase == "features" and not diagnose_epoch else []
+        with _held_constant(constants):
+            for step in range(cfg.outer_loop):
+                diagnose = diagnose_epoch and (step == 0 or cfg.diagnostic_steps == "all")
+                state = self._outer_step(run, epoch, step, phase, model, params, next_adj, diagnose, sums,
+                                         step_diagnostics)
+                next_adj = None
+                if step == cfg.outer_loop - 1 or run.setup.inner_loop == 0:
+                    continue
+                next_adj, inner_loss = self._inner_loop(run, state, opt_model)
         record: dict[str, Any] = {"epoch": epoch, "phase": phase}
         for name, value in sums.items():
             record[name] = value / cfg.outer_loop
@@ -865,6 +871,18 @@ class GradientMatchingMethod(CondensationMethod):
         for name in terms:
             metrics[f"ratio_x/{name}"] = metrics[f"gradnorm_x/{name}"] / base if base > 0 else float("nan")
         return metrics
+
+
+@contextmanager
+def _held_constant(params: list[Tensor]) -> Iterator[None]:
+    """``requires_grad`` off for ``params`` inside the block (and back on after it)."""
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 def _class_rows(labels: Tensor, num_classes: int) -> list[Any]:
