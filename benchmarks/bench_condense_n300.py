@@ -60,6 +60,24 @@ class PartTimer:
         setattr(owner, name, timed)
 
 
+def matmul_rates(torch) -> dict[str, float]:
+    """GFLOP/s of float32 matrix products on this machine at the benchmark's thread count: a large
+    square product (near the cores' peak) and one block of the fused PGE kernel (2,048 pairs x 128 x
+    128, the shape its products run at)."""
+    rates = {}
+    for name, (m, k, n) in {"square 2048^3": (2048, 2048, 2048), "PGE block 2048x128x128": (2048, 128, 128)}.items():
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        reps = max(3, int(2e9 / (2 * m * k * n)))
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            for _ in range(reps):
+                a @ b
+            best = min(best, (time.perf_counter() - start) / reps)
+        rates[name] = 2 * m * k * n / best / 1e9
+    return rates
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=1)
@@ -172,6 +190,15 @@ def main(argv: list[str] | None = None) -> None:
     for r in results:
         if r["phase"] == "selection":
             print(f"one validation checkpoint (n = {r['n']}, {r['method']}): {r['wall']} s")
+    rates = matmul_rates(torch)
+    block_rate = rates["PGE block 2048x128x128"]
+    print("\nfloat32 matrix products on this machine, best of 3: "
+          + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in rates.items()))
+    for r in results:
+        if r["phase"] != "selection" and r["gflop"] == r["gflop"]:
+            print(f"- n={r['n']} {r['method']} ({r['pge']} PGE) {r['phase']}: {r['gflop']:.0f} GFLOP need at least "
+                  f"{r['gflop'] / block_rate:.2f} s at the block rate; the epoch took {r['wall']:.2f} s "
+                  f"({r['gflop'] / r['wall'] / block_rate:.0%} of that rate)")
     print("\nwhere the CPU time of an epoch goes (exclusive CPU-s per epoch):")
     for r in results:
         if r["phase"] != "selection":
@@ -179,7 +206,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"- n={r['n']} {r['method']} ({r['pge']} PGE) {r['phase']}: {parts}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"load": load, "settings": cpu_settings(), "results": results}, f, indent=1)
+            json.dump({"load": load, "settings": cpu_settings(), "matmul_gflops": rates, "results": results}, f,
+                      indent=1)
 
 
 if __name__ == "__main__":

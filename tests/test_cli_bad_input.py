@@ -51,6 +51,7 @@ CASES = [
     # numbers
     ([*RUN, "--seed", "-1"], "--seed: expected an integer >= 0, found -1"),
     ([*RUN, "--seed-start", "-2"], "--seed-start: expected an integer >= 0, found -2"),
+    ([*RUN, "--threads", "0"], "--threads: expected an integer >= 1, found 0"),
     (["run", "--dataset", "synthetic", "--method", "random", "--ratio", "one"], "Invalid value for '--ratio'"),
     (["run", "--dataset", "synthetic", "--method", "random", "--ratio", "0"], "--ratio: expected n / N in (0, 1]"),
     (["run", "--dataset", "synthetic", "--method", "random", "--ratio", "1.5"], "--ratio: expected n / N in (0, 1]"),

@@ -196,3 +196,23 @@ def test_run_exits_1_when_a_trial_failed(monkeypatch, capsys, tmp_path):
                          "--rows-out", str(tmp_path / "rows.json"))
     assert code == 1, err
     assert json.loads((tmp_path / "rows.json").read_text())[0]["status"] == "failed"
+
+
+@pytest.mark.parametrize("command", ["condense", "run"])
+def test_threads_sets_the_processs_torch_threads(tiny_dataset, monkeypatch, capsys, tmp_path, command):
+    import torch
+
+    seen = []
+    import mmgc.runtime
+
+    real = mmgc.runtime.set_threads
+    monkeypatch.setattr(mmgc.runtime, "set_threads", lambda threads: seen.append(threads) or real(threads))
+    before = torch.get_num_threads()
+    extra = ["--out", str(tmp_path / "g.pt")] if command == "condense" else [*FAST_EVAL, "--runs", "1"]
+    try:
+        code, _, err = cli(monkeypatch, capsys, command, "--dataset", "tiny", "--method", "random", "--ratio", "0.2",
+                           "--threads", "2", *extra)
+        assert code == 0, err
+        assert 2 in seen and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -110,6 +110,20 @@ def test_pge_fused_blocks_equal_the_official_pairwise_mlp_with_first_and_second_
         assert torch.allclose(a, b, atol=1e-9)
 
 
+def test_pge_blocks_are_cache_sized_per_cpu_thread_and_as_large_as_the_memory_bound_on_a_gpu():
+    pge = PGE(4, chunk_pairs=1000, block_pairs=100)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert pge._block_rows(10, torch.device("cpu")) == 10
+        assert pge._block_rows(500, torch.device("cpu")) == 1
+        torch.set_num_threads(2)
+        assert pge._block_rows(10, torch.device("cpu")) == 20
+    finally:
+        torch.set_num_threads(before)
+    assert pge._block_rows(10, torch.device("cuda")) == 100
+
+
 def test_pge_chunked_path_equals_the_single_piece_including_second_order():
     torch.manual_seed(1)
     pge = PGE(5, hidden=8, layers=4).double()

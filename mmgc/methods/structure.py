@@ -12,8 +12,10 @@ The official code evaluates the MLP on all n^2 concatenated pairs (``O(n^2 * 2d)
 ``O(n^2 * 2d * h)`` time). Here the first layer is split, ``W [x_i ; x_j] + b = (W_a x_i + b) + W_b x_j``,
 so it costs ``O(n * d * h)`` once per node, and its BatchNorm statistics over all n^2 pairs are
 exact closed forms (mean of a sum of independent indices; variance = sum of the two variances). Only
-the ``h x h`` layers run on pairs, in row chunks (with activation checkpointing) once n^2 exceeds
-``chunk_pairs``, so memory stays bounded at n = 2,000 and d = 2,048.
+the ``h x h`` layers run on pairs. At GCond's depth (three layers) they run in `_PairwiseBlocks`, a
+fused kernel over cache-sized row blocks with its backward pass written out; other depths, and
+second derivatives, use plain autograd ops (`PGE._reference_logits`), in checkpointed row chunks once
+n^2 exceeds ``chunk_pairs``. Either way memory stays bounded at n = 2,000 and d = 2,048.
 
 BatchNorm as the official run does it: the official ``inference`` never switches the module to eval
 mode (the call is commented out), so every forward, the inner loop's and the evaluated graph's
@@ -98,7 +100,7 @@ class _PairwiseBlocks(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a, b, weight, bias, gamma, beta, w_out, b_out, pge):
         n, width = a.shape
-        rows = pge._block_rows(n)
+        rows = pge._block_rows(n, a.device)
         starts = range(0, n, rows)
         keep = n * n <= pge.chunk_pairs
 
@@ -202,9 +204,10 @@ class PGE(StructureGenerator):
         chunk_pairs: the memory bound, in ordered pairs: a graph with at most this many pairs keeps
             its pairwise activations for the backward pass; a larger one recomputes them block by
             block (bounded memory at any n).
-        block_pairs: ordered pairs per block of the fused three-layer kernel (`_PairwiseBlocks`):
-            small enough that a block's ``block_pairs x h`` activations stay in the core's cache.
-            Speed only: the result does not depend on it beyond floating-point summation order.
+        block_pairs: ordered pairs per block and torch thread of the fused three-layer kernel
+            (`_PairwiseBlocks`) on the CPU: small enough that a thread's ``block_pairs x h``
+            activations stay in its core's cache (on a GPU a block is ``chunk_pairs``). Speed only: the result does not depend on it
+            beyond floating-point summation order.
         eps: BatchNorm epsilon.
     """
 
@@ -240,8 +243,12 @@ class PGE(StructureGenerator):
         scale = bn.weight * torch.rsqrt(var + self.eps)
         return (p - mp) * scale + bn.bias, (q - mq) * scale
 
-    def _block_rows(self, n: int) -> int:
-        return max(1, self.block_pairs // n)
+    def _block_rows(self, n: int, device: torch.device) -> int:
+        """Rows of the fused kernel's blocks: on the CPU ``block_pairs`` per torch thread (each thread
+        works on its share of a block, in its own core's cache); on a GPU, where kernel launches
+        rather than cache bound the time, as many as the memory bound allows."""
+        pairs = self.block_pairs * torch.get_num_threads() if device.type == "cpu" else self.chunk_pairs
+        return max(1, pairs // n)
 
     def _reference_logits(self, a: Tensor, b: Tensor) -> Tensor:
         """The pair scores by plain autograd ops (any depth, and differentiable any number of times):

@@ -35,6 +35,9 @@ RATIO = typer.Option(..., "--ratio", "-r", help="n / N, N = nodes the method may
 SET = typer.Option(None, "--set", "-s", help="Method config key=value (repeatable; see `mmgc methods info M`).")
 SEED = typer.Option(0, "--seed", help="Condensation seed.")
 DEVICE = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+THREADS = typer.Option(None, "--threads", help="torch CPU threads of this process (default: OMP_NUM_THREADS, which "
+                       "mmgc sets to 1 when unset; 2 on an idle 2-core machine made n = 300 epochs faster: README, "
+                       "'CPU threads and condensation speed').")
 ARCH = typer.Option("gcn", "--arch", "-a", help="Evaluation architectures, comma-separated: gcn,sgc,sage,gat,mlp,mmgcn.")
 RUNS = typer.Option(5, "--runs", help="Evaluation seeds per architecture.")
 SEED_START = typer.Option(0, "--seed-start", help="First evaluation seed (seeds are seed-start .. seed-start+runs-1).")
@@ -189,7 +192,8 @@ def _method_values(method: str, preset: Optional[str], set_: Optional[list[str]]
     return values
 
 
-def _check_numbers(ratio: Optional[float] = None, seed: Optional[int] = None, seed_start: Optional[int] = None) -> None:
+def _check_numbers(ratio: Optional[float] = None, seed: Optional[int] = None, seed_start: Optional[int] = None,
+                   threads: Optional[int] = None) -> None:
     from mmgc.errors import InputError
 
     if ratio is not None and not 0 < ratio <= 1:
@@ -197,6 +201,8 @@ def _check_numbers(ratio: Optional[float] = None, seed: Optional[int] = None, se
     for option, value in (("--seed", seed), ("--seed-start", seed_start)):
         if value is not None and value < 0:
             raise InputError(f"{option}: expected an integer >= 0, found {value}")
+    if threads is not None and threads < 1:
+        raise InputError(f"--threads: expected an integer >= 1, found {threads}")
 
 
 def check_write_target(path: Optional[os.PathLike | str], option: str) -> Optional[Path]:
@@ -385,14 +391,17 @@ def condense_command(
     root: Optional[str] = ROOT,
     option: Optional[list[str]] = OPTION,
     device: str = DEVICE,
+    threads: Optional[int] = THREADS,
 ) -> None:
     """Condense a dataset with a method and write the condensed graph (features, adjacency, labels, info)."""
     from mmgc.harness.evaluate import EvalConfig
+    from mmgc.runtime import set_threads
 
-    _check_numbers(ratio=ratio, seed=seed)
+    _check_numbers(ratio=ratio, seed=seed, threads=threads)
     values = _method_values(method, preset, set_, dataset)  # unknown names and bad values fail first
     check_write_target(out, "--out")
     dev = resolve_device(device, "--device")
+    set_threads(threads)
     graph = _load_graph(dataset, root, option)
     with _progress() as progress:
         condensed = _condense(graph, method, ratio, values, seed, dev, progress)
@@ -415,12 +424,15 @@ def evaluate_command(
     option: Optional[list[str]] = OPTION,
     device: str = DEVICE,
     rows_out: Optional[str] = ROWS_OUT,
+    threads: Optional[int] = THREADS,
 ) -> None:
     """Evaluate a condensed graph under the protocol: train each architecture on it, pick the epoch on
     the original validation nodes, report the original test nodes."""
     from mmgc.graph import CondensedGraph
+    from mmgc.runtime import set_threads
 
-    _check_numbers(seed_start=seed_start)
+    _check_numbers(seed_start=seed_start, threads=threads)
+    set_threads(threads)
     _check_eval_args(arch, runs, edge_threshold, eval_option, regularizers)
     check_write_target(rows_out, "--rows-out")
     condensed = CondensedGraph.load(file)
@@ -455,6 +467,7 @@ def run_command(
     option: Optional[list[str]] = OPTION,
     device: str = DEVICE,
     rows_out: Optional[str] = ROWS_OUT,
+    threads: Optional[int] = THREADS,
 ) -> None:
     """Condense, then evaluate: print the result rows and their mean ± std per architecture.
 
@@ -462,7 +475,7 @@ def run_command(
     from mmgc.harness.experiment import ORIGINAL
     from mmgc.harness.trial import TrialSpec, run_trial_detailed
 
-    _check_numbers(ratio=ratio, seed=seed, seed_start=seed_start)
+    _check_numbers(ratio=ratio, seed=seed, seed_start=seed_start, threads=threads)
     values = _method_values(method, preset, set_, dataset)
     archs, _ = _check_eval_args(arch, runs, edge_threshold, eval_option, regularizers)  # fail before condensing
     check_write_target(out, "--out")
@@ -475,7 +488,7 @@ def run_command(
         eval_options["regularizers"] = regularizers
     common = dict(dataset=dataset, dataset_root=root, dataset_options=parse_options(option), ratio=ratio,
                   archs=tuple(archs), eval_seeds=tuple(range(seed_start, seed_start + runs)),
-                  eval_options=eval_options, device=device)
+                  eval_options=eval_options, device=device, threads=threads)
     specs = [TrialSpec(method=ORIGINAL, **common)] if original else []
     specs.append(TrialSpec(method=method, config=values, condense_seed=seed,
                            artifact_path=str(out) if out else None, **common))
