@@ -2,7 +2,8 @@
 
 Each cell runs in its own process (the OpenMP wait policy is read once, when torch loads, so it is set
 in the child's environment): ``passive`` is mmgc's default (`mmgc.runtime`), ``active`` is libgomp's
-spinning default that mmgc replaces (the two-thread fault). A cell condenses ``--epochs`` epochs
+spinning default that mmgc replaces (the two-thread fault); ``passive:N`` spins N times
+(``GOMP_SPINCOUNT``) before sleeping. A cell condenses ``--epochs`` epochs
 (alternating structure and feature phases, no diagnostics, no checkpoint selection: the method's own
 cost) after one warm-up epoch and prints the median wall and CPU (user + system, all threads) seconds
 per epoch. CPU seconds are the fair figure when the cores are shared: wall time then depends on what
@@ -81,8 +82,10 @@ def main(argv: list[str] | None = None) -> None:
     runs: dict[tuple, list[dict]] = {key: [] for key in plan}
     for round_ in range(args.rounds):
         for method, policy, threads in plan:
-            env = dict(os.environ, OMP_WAIT_POLICY=policy.upper(), OMP_NUM_THREADS=str(threads),
+            env = dict(os.environ, OMP_WAIT_POLICY=policy.split(":")[0].upper(), OMP_NUM_THREADS=str(threads),
                        MKL_NUM_THREADS=str(threads))
+            if ":" in policy:  # passive:N, active:N: libgomp spins N times before it sleeps
+                env["GOMP_SPINCOUNT"] = policy.split(":")[1]
             cmd = [sys.executable, os.path.abspath(__file__), "--cell", "--dataset", args.dataset, "--option",
                    args.option, "--ratio", str(args.ratio), "--method", method, "--threads", str(threads),
                    "--epochs", str(args.epochs)]

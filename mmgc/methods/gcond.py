@@ -44,7 +44,9 @@ class GCondConfig(GradientMatchingConfig):
         lr_adj: Adam learning rate of the PGE.
         pge_hidden: PGE width (GCond: 128; 256 for its large graphs).
         pge_layers: PGE linear layers (GCond: 3).
-        pge_chunk_pairs: ordered pairs per chunk of the PGE's pairwise layers (memory bound).
+        pge_chunk_pairs: the PGE's memory bound, in ordered pairs: a graph with at most this many
+            pairs keeps its pairwise activations for the backward pass, a larger one recomputes them
+            (`mmgc.methods.structure.PGE`).
         pge_init_weight: None (GCond: PyTorch's default initialisation, a dense start with edge
             weights near 0.5) or a weight in (0, 1): the PGE's output bias starts at
             ``logit(pge_init_weight)``, so the first synthetic graph has edges of about that weight.
