@@ -87,3 +87,24 @@ def test_interrupted_commands_exit_130_with_one_line_and_no_half_file(tmp_path, 
     assert lines[-1].startswith(f"interrupted by {name}: mmgc {command} stopped"), err
     assert "Traceback" not in err
     assert {p.name for p in tmp_path.iterdir()} == before  # no rows, no graph, no .tmp
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the swallowed one, on purpose
+def test_a_signal_swallowed_by_a_finalizer_still_stops_the_command_at_the_next_report():
+    """A handler that runs inside ``__del__`` raises there, and Python only prints "Exception
+    ignored": the next progress report raises the interruption again."""
+    from mmgc.harness.cli.run import _RunProgress
+    from mmgc.harness.signals import Interrupted, interrupts_raise, take_unreported
+
+    class RaisesOnCollection:
+        def __del__(self):
+            signal.raise_signal(signal.SIGTERM)
+
+    progress = _RunProgress(None, "test")
+    try:
+        with interrupts_raise():
+            RaisesOnCollection()  # collected at once: the Interrupted is swallowed
+            with pytest.raises(Interrupted, match="SIGTERM"):
+                progress.report(0, {})
+    finally:
+        take_unreported()

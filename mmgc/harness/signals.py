@@ -32,6 +32,15 @@ def _raise(signum: int, frame: object) -> None:
     raise Interrupted(signum)
 
 
+def raise_if_swallowed() -> None:
+    """Raise `Interrupted` again for a signal whose exception did not stop the command: a handler
+    that runs while Python executes a finalizer or a callback raises there, and Python prints
+    "Exception ignored" and goes on. Called where long work reports progress (each epoch), so such
+    a signal still stops the command at the next report."""
+    if _UNREPORTED:
+        raise Interrupted(signal.Signals[_UNREPORTED[-1]])
+
+
 def take_unreported() -> str | None:
     """The last signal raised as `Interrupted` that nobody reported (then forgotten), or None. A command
     that prints its own line calls it too, so that the entry point prints nothing more."""

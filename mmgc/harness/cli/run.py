@@ -133,6 +133,9 @@ class _RunProgress:
             self.task = self.progress.add_task(f"{self.label}: {stage}", total=total, metrics="")
 
     def report(self, step: int, metrics: dict) -> None:
+        from mmgc.harness.signals import raise_if_swallowed
+
+        raise_if_swallowed()
         self._estimate(step + 1, self.total, "epochs")
         if self.progress is not None:
             self.progress.update(self.task, completed=step + 1, metrics=_finite_metrics(metrics))
@@ -145,6 +148,10 @@ class _RunProgress:
             if self.progress is not None:
                 self.eval_task, self.task = self.task, self.progress.add_task("epochs", total=payload["epochs"],
                                                                               metrics="")
+        if event == "epoch":
+            from mmgc.harness.signals import raise_if_swallowed
+
+            raise_if_swallowed()
         if event == "run_end":
             self.runs_finished += 1
             self._estimate(self.runs_finished, self.total, "evaluation runs")
