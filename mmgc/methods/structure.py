@@ -68,6 +68,11 @@ def _pairs(a: Tensor, b: Tensor) -> Tensor:
     return F.relu(a[:, None, :] + b[None, :, :]).reshape(-1, a.shape[1])
 
 
+def _pre_activation(a: Tensor, b: Tensor, bias: Tensor, weight: Tensor) -> Tensor:
+    """The ``h x h`` layer's input to BatchNorm for the pairs of rows ``a`` with every row of ``b``."""
+    return torch.addmm(bias, _pairs(a, b), weight.T)
+
+
 def _relu_backward(grad: Tensor, out: Tensor) -> Tensor:
     """``grad`` where ``out > 0``, else 0: ReLU's own backward kernel (one pass, no mask tensor)."""
     return torch.ops.aten.threshold_backward(grad, out, 0)
@@ -85,7 +90,8 @@ class _PairwiseBlocks(torch.autograd.Function):
     - forward, pass 1: per block, ``H = W P + c`` and its moments (merged across blocks by Chan's
       formula, in float64);
     - forward, pass 2: ``H_hat = (H - mean) * rstd`` in place, then ``z``; the ``H_hat`` blocks are
-      kept when ``n^2 <= chunk_pairs``, else recomputed (bounded memory at any n);
+      kept when ``n^2 <= chunk_pairs``, else recomputed, in each pass that reads them (bounded
+      memory at any n);
     - backward, pass 1: the output layer's gradients and BatchNorm's two reductions,
       ``sum g`` and ``sum g * H_hat`` with ``g = dz w_out [y > 0]``;
     - backward, pass 2: ``dH = gamma rstd (g - mean g - H_hat mean(g H_hat))``, ``dW += dH^T P``
@@ -103,15 +109,11 @@ class _PairwiseBlocks(torch.autograd.Function):
         rows = pge._block_rows(n, a.device)
         starts = range(0, n, rows)
         keep = n * n <= pge.chunk_pairs
-
-        def pre_activation(s: int) -> Tensor:
-            return torch.addmm(bias, _pairs(a[s:s + rows], b), weight.T)
-
         blocks: list[Tensor] = []
         mean = torch.zeros(width, dtype=torch.float64, device=a.device)
         m2, count = torch.zeros_like(mean), 0
         for s in starts:
-            h = pre_activation(s)
+            h = _pre_activation(a[s:s + rows], b, bias, weight)
             mean_b = h.mean(0)  # (torch.var_mean over dim 0 is many times slower on the CPU)
             k = h.shape[0]
             delta = mean_b.double() - mean
@@ -122,10 +124,11 @@ class _PairwiseBlocks(torch.autograd.Function):
                 blocks.append(h)
         rstd = torch.rsqrt((m2 / count).to(a.dtype) + pge.eps)
         mean = mean.to(a.dtype)
+        centre = -mean * rstd
         z = a.new_empty(n, n)
         for i, s in enumerate(starts):
-            h_hat = blocks[i] if keep else pre_activation(s)
-            torch.addcmul(-mean * rstd, h_hat, rstd, out=h_hat)  # in place: the block now holds H_hat
+            h_hat = blocks[i] if keep else _pre_activation(a[s:s + rows], b, bias, weight)
+            torch.addcmul(centre, h_hat, rstd, out=h_hat)  # in place: the block now holds H_hat
             y = torch.addcmul(beta, h_hat, gamma).relu_()
             z[s:s + rows] = torch.addmm(b_out, y, w_out.T).view(-1, n)
         ctx.save_for_backward(a, b, weight, bias, gamma, beta, w_out, b_out, mean, rstd, *blocks)
@@ -145,12 +148,13 @@ class _PairwiseBlocks(torch.autograd.Function):
         n, rows = a.shape[0], ctx.rows
         starts = range(0, n, rows)
         dz = dz.contiguous()
+        centre = -mean * rstd
 
         def normalised(i: int, s: int) -> Tensor:
             if blocks:
                 return blocks[i]
-            h = torch.addmm(bias, _pairs(a[s:s + rows], b), weight.T)
-            return torch.addcmul(-mean * rstd, h, rstd, out=h)
+            h = _pre_activation(a[s:s + rows], b, bias, weight)
+            return torch.addcmul(centre, h, rstd, out=h)
 
         def output_grad(h_hat: Tensor, s: int) -> tuple[Tensor, Tensor]:
             """g = dL/d(BN output) of the block, and the output layer's input y (pre-ReLU)."""
@@ -206,8 +210,8 @@ class PGE(StructureGenerator):
             block (bounded memory at any n).
         block_pairs: ordered pairs per block and torch thread of the fused three-layer kernel
             (`_PairwiseBlocks`) on the CPU: small enough that a thread's ``block_pairs x h``
-            activations stay in its core's cache (on a GPU a block is ``chunk_pairs``). Speed only: the result does not depend on it
-            beyond floating-point summation order.
+            activations stay in its core's cache (on a GPU a block is ``chunk_pairs``). Speed only:
+            the result does not depend on it beyond floating-point summation order.
         eps: BatchNorm epsilon.
     """
 

@@ -24,6 +24,7 @@ from typing import Any, Iterator, Optional
 import typer
 
 from mmgc.harness.cli.datasets import parse_options
+from mmgc.harness.signals import raise_if_swallowed
 from mmgc.runtime import resolve_device
 
 # ---------------------------------------------------------------------------------------- shared options
@@ -133,8 +134,6 @@ class _RunProgress:
             self.task = self.progress.add_task(f"{self.label}: {stage}", total=total, metrics="")
 
     def report(self, step: int, metrics: dict) -> None:
-        from mmgc.harness.signals import raise_if_swallowed
-
         raise_if_swallowed()
         self._estimate(step + 1, self.total, "epochs")
         if self.progress is not None:
@@ -149,8 +148,6 @@ class _RunProgress:
                 self.eval_task, self.task = self.task, self.progress.add_task("epochs", total=payload["epochs"],
                                                                               metrics="")
         if event == "epoch":
-            from mmgc.harness.signals import raise_if_swallowed
-
             raise_if_swallowed()
         if event == "run_end":
             self.runs_finished += 1
