@@ -76,3 +76,17 @@ def remove_stale(folder: str | os.PathLike, name: str | None = None) -> list[str
             except FileNotFoundError:
                 pass
     return removed
+
+
+def await_writers(folder: str | os.PathLike, timeout_s: float, poll_s: float = 0.1) -> list[str]:
+    """Wait until no writer's temporary file is left under ``folder``: a live writer finishes (its
+    file is renamed into place) or dies (its file is then stale and removed). Returns the files still
+    being written after ``timeout_s`` seconds."""
+    root = Path(folder)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        remove_stale(root)
+        left = sorted(str(p) for p in root.rglob(f".*{_SEP}*.tmp")) if root.is_dir() else []
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(poll_s)

@@ -312,3 +312,33 @@ def test_leaderboard_marks_the_best_condensed_graph_and_never_ranks_test_selecte
     assert "*" in line["Beta"] and "*" not in line["Alpha"] and "*" not in line["Whole"]  # the whole graph is not ranked
     assert "Gamma" in test_part and "Gamma" not in val_part  # its own table, after the validation-selected one
     assert "*" in line["Gamma"]  # best only among the test-selected rows
+
+
+def test_settling_after_an_interrupt_waits_for_writers_to_finish_or_die(tmp_path):
+    """A stopping trial may still be writing its file when the sweep's driver ends: the driver waits
+    until the writer renames it (finished) or dies (its file is then removed), for a bounded time."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from mmgc.tempfiles import temporary_path
+
+    store = ResultStore(str(tmp_path / "res"))
+    folder = tmp_path / "res" / "experiment=exp" / "dataset=d" / "method=m"
+    folder.mkdir(parents=True)
+    finishing = Path(temporary_path(folder / "finishing.parquet"))  # this (live) process: renamed soon
+    finishing.write_bytes(b"half")
+    dying = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
+    dead = folder / f".dying.parquet~{finishing.name.split('~')[1]}~{dying.pid}~abcd1234.tmp"
+    dead.write_bytes(b"half")
+    threading.Timer(0.5, lambda: finishing.rename(folder / "finishing.parquet")).start()
+    threading.Thread(target=dying.wait).start()  # reaped as it dies (a zombie's pid still answers)
+    start = time.monotonic()
+    assert store.settle_temporaries("exp", timeout_s=30) == []
+    assert time.monotonic() - start < 20
+    assert sorted(p.name for p in folder.iterdir()) == ["finishing.parquet"]
+    stuck = Path(temporary_path(folder / "stuck.parquet"))  # a live writer that does not finish
+    stuck.write_bytes(b"half")
+    assert store.settle_temporaries("exp", timeout_s=0.3) == [str(stuck)]
+    assert store.settle_temporaries("other", timeout_s=0.3) == []  # another experiment's folder

@@ -12,7 +12,8 @@ same folder, flushed to disk, then renamed; on an object store (``s3://``, ``gs:
 `pyarrow.fs` understands) one object is uploaded, which the store makes visible only once complete.
 Concurrent writers never share a file, so nothing is lost and nothing needs a lock. A writer killed
 mid-write leaves its temporary file, named after its host and pid (`mmgc.tempfiles`); `compact`, which
-every sweep runs when it starts and ends, first removes those whose writer is gone.
+every sweep runs when it starts and ends, first removes those whose writer is gone, and an
+interrupted sweep first waits for the trials Ray is still stopping (`settle_temporaries`).
 
 Compaction (`ResultStore.compact`, run at the end of every sweep) merges each folder's trial files
 into one ``compacted-*.parquet``, so that a store of 100,000 rows is a few files, not 10,000.
@@ -34,7 +35,7 @@ from urllib.parse import quote
 
 from mmgc.errors import InputError
 from mmgc.harness.schema import RESULT_COLUMNS, arrow_schema
-from mmgc.tempfiles import remove_stale, temporary_path
+from mmgc.tempfiles import await_writers, remove_stale, temporary_path
 
 # A trial is identified across runs by these columns (plus the phase): the resume key.
 KEY_COLUMNS = ("experiment", "phase", "dataset", "dataset_variant", "ratio", "method", "method_label",
@@ -176,6 +177,14 @@ class ResultStore:
         """Delete the temporary files that killed writers left under a local root (trial files,
         compactions, condensed-graph artifacts; `mmgc.tempfiles.remove_stale`); returns their paths."""
         return remove_stale(self.root) if self.local else []
+
+    def settle_temporaries(self, experiment: str, timeout_s: float = 15.0) -> list[str]:
+        """After an interrupted sweep: wait until the experiment's trials that Ray is still stopping
+        have finished or died (`mmgc.tempfiles.await_writers`), so none leaves a temporary file
+        behind the command; returns those still being written after ``timeout_s``."""
+        if not self.local:
+            return []
+        return await_writers(f"{self.root}/experiment={partition_value(experiment)}", timeout_s)
 
     def compact(self, experiment: str | None = None, min_files: int = 2) -> int:
         """Merge the files of each experiment/dataset/method folder into one ``compacted-*.parquet``

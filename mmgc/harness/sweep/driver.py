@@ -152,6 +152,9 @@ def run_sweep(experiment: Experiment | str | Path, *, results: str | None = None
             bar, interrupted, missing = _run_tuner(experiment, plan, store, trial_fn, tracking, progress, console,
                                                    started_ray, ray_record)
 
+    if interrupted:  # a trial Ray is still stopping may be writing its file: let it finish or die
+        for path in store.settle_temporaries(experiment.name):
+            console.print(f"note: {path} was still being written when the sweep stopped")
     try:  # one file per folder instead of one per trial: the leaderboard stays fast
         store.compact(experiment.name)
     except Exception as exc:  # never fatal: the trial files are intact
