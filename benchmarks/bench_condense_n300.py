@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    import mmgc.methods.gradient_matching as gm
+    import mmgc.methods.gradient_matching.engine as gm
     import mmgc.methods.structure as st
     from mmgc.datasets import load_dataset
     from mmgc.methods import Context, create_method, get_method

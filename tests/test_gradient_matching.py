@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import pytest
@@ -225,16 +226,16 @@ def test_condensation_is_deterministic_under_a_seed_and_differs_across_seeds():
 
 
 def test_selection_reads_validation_and_never_test(monkeypatch):
-    from mmgc.methods import gradient_matching
+    from mmgc.methods.gradient_matching import selection
 
     splits = []
-    original = gradient_matching.SplitScorer
+    original = selection.SplitScorer
 
     def spy(graph, split, device="cpu", **kwargs):
         splits.append(split)
         return original(graph, split, device, **kwargs)
 
-    monkeypatch.setattr(gradient_matching, "SplitScorer", spy)
+    monkeypatch.setattr(selection, "SplitScorer", spy)
     create_method("gcond", FAST).condense(make_tiny_graph(n=48), 0.25, Context(seed=0))
     assert splits == ["val"]
 
@@ -318,7 +319,7 @@ def test_a_feature_epoch_holds_the_generator_constant_and_changes_nothing_else(m
     """Feature epochs run the pairwise backward without its weight gradient; structure epochs, and
     feature epochs with diagnostics (which log the generator's gradient norms), keep it; the
     condensed graph is the one the engine gave with the generator left differentiable."""
-    import mmgc.methods.gradient_matching as gm
+    import mmgc.methods.gradient_matching.engine as gm
     import mmgc.methods.structure as st
 
     graph = make_tiny_graph(setting="transductive")
@@ -340,3 +341,36 @@ def test_a_feature_epoch_holds_the_generator_constant_and_changes_nothing_else(m
     monkeypatch.setattr(gm, "_held_constant", lambda params: __import__("contextlib").nullcontext())
     free = create_method("gcond", config).condense(graph, 0.2, Context(seed=0))
     assert torch.equal(held.x, free.x) and torch.equal(held.adj, free.adj)
+
+
+# ------------------------------------------------------------------------------------ hooks and run state
+GM_METHODS = ("gcond", "sr_gm", "msgc", "sgdd")
+
+
+def test_every_hook_a_method_overrides_is_listed_and_every_listed_hook_exists():
+    from mmgc.methods.base import get_method
+    from mmgc.methods.gradient_matching import HOOKS
+
+    engine_names = {name for name, value in vars(GradientMatchingMethod).items() if inspect.isfunction(value)}
+    assert set(HOOKS) <= engine_names
+    for method in GM_METHODS:
+        cls = get_method(method)
+        overridden = {name for name in engine_names
+                      if not name.startswith("__") and getattr(cls, name) is not getattr(GradientMatchingMethod, name)}
+        assert overridden <= set(HOOKS), (method, overridden - set(HOOKS))
+
+
+@pytest.mark.parametrize("method", GM_METHODS)
+def test_a_method_object_keeps_no_run_state(method):
+    """Per-run state lives in the run: after condensing, the method holds its config and nothing else,
+    and a second condensation with the same object equals the first."""
+    config = {k: v for k, v in FAST.items() if k != "pge_hidden"}
+    config.update(epochs=2, select_every=0, diagnostics_every=0,
+                  **{"gcond": dict(pge_hidden=8), "sr_gm": dict(pge_hidden=8), "msgc": dict(num_graphs=2, edge_hidden=8),
+                     "sgdd": dict(generator_hidden=8, ot_block_size=16)}[method])
+    m = create_method(method, config)
+    graph = make_tiny_graph(n=48, d_text=5, d_image=5)
+    first = m.condense(graph, 0.25, Context(seed=0))
+    assert set(vars(m)) == {"config"}
+    second = m.condense(graph, 0.25, Context(seed=0))
+    assert torch.equal(first.x, second.x) and torch.equal(first.adj, second.adj)

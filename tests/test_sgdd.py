@@ -142,8 +142,7 @@ def test_sgdd_generator_in_engine_interface_gets_gradient_from_the_term():
     from mmgc.methods.sgdd import SGDDGenerator
 
     graph = make_tiny_graph(n=80)
-    gen = SGDDGenerator(graph.feature_dim, 16, 0.5)
-    term = StructureBroadcast(graph, block_size=30)
+    gen = SGDDGenerator(graph.feature_dim, 16, 0.5, StructureBroadcast(graph, block_size=30))
     x = graph.x[:10]
-    term(gen(x), x).backward()
+    gen.broadcast(gen(x), x).backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in gen.parameters())

@@ -180,10 +180,9 @@ def _step_state(method, phase: str):
     adj = pge(x)
     model = build_backbone("sgc", 4, 8, 3, layers=2, dropout=0.0, modalities=TWO)
     labels = torch.tensor([0, 0, 1, 1, 2, 2])
-    method._has_structure = True
-    logits = method.synthetic_forward(model, x_in, method.synthetic_operand(adj))
-    state = StepState(method, SimpleNamespace(modalities=TWO), 0, 0, phase, model, list(model.parameters()), x, x_in,
-                      adj, logits, labels, logits.new_zeros(()), False)
+    run = SimpleNamespace(method=method, setup=SimpleNamespace(modalities=TWO), x=x, labels=labels, has_structure=True)
+    logits = method.synthetic_forward(model, x_in, method.synthetic_operand(run, adj))
+    state = StepState(run, 0, 0, phase, model, list(model.parameters()), x_in, adj, logits, logits.new_zeros(()), False)
     return state, x, pge
 
 

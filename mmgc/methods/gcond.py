@@ -27,21 +27,20 @@ import torch
 from torch import Tensor
 
 from mmgc.errors import InputError
-from mmgc.methods.base import SearchDim, register_method
-from mmgc.methods.gradient_matching import GradientMatchingConfig, GradientMatchingMethod, Setup
+from mmgc.methods.base import register_method
+from mmgc.methods.gradient_matching import Setup, StructureLearningConfig, StructureLearningMethod
 from mmgc.methods.structure import PGE, StructureGenerator
 
 
 @dataclass
-class GCondConfig(GradientMatchingConfig):
-    """GCond's settings: the engine's (see `GradientMatchingConfig`) plus its structure generator.
+class GCondConfig(StructureLearningConfig):
+    """GCond's settings: the engine's (see `StructureLearningConfig`) plus its structure generator.
 
     Attributes:
         backbone: the matching backbone; SGC by default, as GCond's published Cora and Citeseer
             commands (``--sgc=1``): with a GCN the generator can saturate into a complete graph whose
             nodes average together (the README gives the measured figures).
         structure: ``pge`` (GCond) or ``none`` (GCond-X: no edges).
-        lr_adj: Adam learning rate of the PGE.
         pge_hidden: PGE width (GCond: 128; 256 for its large graphs).
         pge_layers: PGE linear layers (GCond: 3).
         pge_chunk_pairs: the PGE's memory bound, in ordered pairs: a graph with at most this many
@@ -58,7 +57,6 @@ class GCondConfig(GradientMatchingConfig):
 
     backbone: str = "sgc"
     structure: Literal["pge", "none"] = "pge"
-    lr_adj: float = 1e-4
     pge_hidden: int = 128
     pge_layers: int = 3
     pge_chunk_pairs: int = 1 << 17
@@ -66,8 +64,6 @@ class GCondConfig(GradientMatchingConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.lr_adj >= 0:
-            raise InputError(f"lr_adj: expected a learning rate >= 0, found {self.lr_adj}")
         if self.pge_init_weight is not None and not 0 < self.pge_init_weight < 1:
             raise InputError(f"pge_init_weight: expected a weight in (0, 1) or none, found {self.pge_init_weight}")
         if self.pge_hidden < 1 or self.pge_layers < 2 or self.pge_chunk_pairs < 1:
@@ -78,14 +74,10 @@ class GCondConfig(GradientMatchingConfig):
 
 
 @register_method("gcond")
-class GCond(GradientMatchingMethod):
+class GCond(StructureLearningMethod):
     """GCond: gradient matching with a PGE structure (structure=none gives GCond-X)."""
 
     Config = GCondConfig
-    search_space = {
-        "lr_feat": SearchDim("loguniform", 1e-5, 1e-1),
-        "lr_adj": SearchDim("loguniform", 1e-5, 1e-1),
-    }
 
     def make_structure(self, setup: Setup, x: Tensor) -> Optional[StructureGenerator]:
         cfg = self.config
@@ -96,6 +88,3 @@ class GCond(GradientMatchingMethod):
             with torch.no_grad():
                 pge.last.bias.fill_(math.log(cfg.pge_init_weight / (1 - cfg.pge_init_weight)))
         return pge
-
-    def structure_lr(self) -> float:
-        return self.config.lr_adj

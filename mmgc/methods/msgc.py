@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Mapping, Optional
 
 import torch
 from torch import Tensor, nn
@@ -46,7 +46,9 @@ from mmgc.adjacency import Adjacency
 from mmgc.errors import InputError
 from mmgc.methods._msgc_support import SupportEdgeMLP, basic_neighbourhood_support
 from mmgc.methods.base import SearchDim, register_method
-from mmgc.methods.gradient_matching import GradientMatchingConfig, GradientMatchingMethod, Setup, StepState
+from mmgc.methods.gradient_matching import (
+    STRUCTURE_SEARCH_SPACE, Run, Setup, StructureLearningConfig, StructureLearningMethod,
+)
 from mmgc.methods.structure import StructureGenerator
 
 BATCHED_BACKBONES = ("gcn", "sgc", "mlp")
@@ -54,12 +56,12 @@ BATCHED_BACKBONES = ("gcn", "sgc", "mlp")
 
 
 @dataclass
-class MSGCConfig(GradientMatchingConfig):
-    """MSGC's settings: the engine's (see `GradientMatchingConfig`) plus its own.
+class MSGCConfig(StructureLearningConfig):
+    """MSGC's settings: the engine's (see `StructureLearningConfig`; ``lr_adj`` is the edge MLP's
+    learning rate, official Cora: 1e-4, as the features) plus its own.
 
     Attributes:
         num_graphs: B, the number of sparse synthetic graphs (official default 16).
-        lr_adj: Adam learning rate of the edge MLP (official Cora: 1e-4, as the features).
         edge_hidden: width of the edge MLP (official: 128 small graphs / 256 large).
         selection: ``validation`` (the engine's checkpoint selection) or ``loss_window`` (MSGC's own:
             average of the snapshots of the best ``window``-epoch loss window).
@@ -67,7 +69,6 @@ class MSGCConfig(GradientMatchingConfig):
     """
 
     num_graphs: int = 16
-    lr_adj: float = 1e-4
     edge_hidden: int = 128
     selection: Literal["validation", "loss_window"] = "validation"
     window: int = 20
@@ -80,8 +81,6 @@ class MSGCConfig(GradientMatchingConfig):
             raise InputError(f"edge_hidden: expected a positive width, found {self.edge_hidden}")
         if self.window < 1:
             raise InputError(f"window: expected a positive number of epochs, found {self.window}")
-        if not (self.lr_adj >= 0 and math.isfinite(self.lr_adj)):
-            raise InputError(f"lr_adj: expected a finite learning rate >= 0, found {self.lr_adj}")
 
 
 class MultipleSparseGraphs(StructureGenerator):
@@ -102,10 +101,11 @@ class MultipleSparseGraphs(StructureGenerator):
 
 
 class LossWindowSelector:
-    """MSGC's own selection: the average of the (X', A') snapshots of the best loss window."""
+    """MSGC's own selection: the average of the (X', A') snapshots of the best loss window (the
+    window of the epochs' mean matching losses, ``loss_gm`` in each epoch's record)."""
 
-    def __init__(self, method: "MSGC", window: int):
-        self.method, self.window = method, window
+    def __init__(self, window: int):
+        self.window = window
         self.losses: list[float] = []
         self.snapshots: list[tuple[Tensor, Tensor]] = []
         self.best_loss = math.inf
@@ -114,8 +114,8 @@ class LossWindowSelector:
     def due(self, epoch: int, last: bool) -> bool:
         return True
 
-    def offer(self, epoch: int, x: Tensor, adj: Tensor) -> dict[str, float]:
-        loss = self.method.epoch_loss(epoch)
+    def offer(self, epoch: int, x: Tensor, adj: Tensor, record: Mapping[str, Any]) -> dict[str, float]:
+        loss = record["loss_gm"]
         self.losses = (self.losses + [loss])[-self.window:]
         self.snapshots = (self.snapshots + [(x.clone(), adj.clone())])[-self.window:]
         mean = sum(self.losses) / len(self.losses)
@@ -135,20 +135,11 @@ class LossWindowSelector:
 
 
 @register_method("msgc")
-class MSGC(GradientMatchingMethod):
+class MSGC(StructureLearningMethod):
     """MSGC: gradient matching with B sparse graphs on basic neighbourhood patterns."""
 
     Config = MSGCConfig
-    search_space = {
-        "lr_feat": SearchDim("loguniform", 1e-5, 1e-1),
-        "lr_adj": SearchDim("loguniform", 1e-5, 1e-1),
-        "num_graphs": SearchDim("choice", choices=(4, 8, 16, 32)),
-    }
-
-    def __init__(self, config: Any = None, **overrides: Any):
-        super().__init__(config, **overrides)
-        self._loss_sums: dict[int, list[float]] = {}
-        self._support_edges = 0
+    search_space = {**STRUCTURE_SEARCH_SPACE, "num_graphs": SearchDim("choice", choices=(4, 8, 16, 32))}
 
     def validate_setup(self, setup: Setup) -> None:
         if self.config.backbone not in BATCHED_BACKBONES:
@@ -160,12 +151,7 @@ class MSGC(GradientMatchingMethod):
     def make_structure(self, setup: Setup, x: Tensor) -> Optional[StructureGenerator]:
         cfg = self.config
         rng = torch.Generator().manual_seed(setup.ctx.seed * 1_000_003 + 17)
-        structure = MultipleSparseGraphs(x.shape[1], setup.y_syn, cfg.num_graphs, cfg.edge_hidden, rng)
-        self._support_edges = int(structure.support.shape[-1])
-        return structure
-
-    def structure_lr(self) -> float:
-        return self.config.lr_adj
+        return MultipleSparseGraphs(x.shape[1], setup.y_syn, cfg.num_graphs, cfg.edge_hidden, rng)
 
     def synthetic_forward(self, model: nn.Module, x: Tensor, operand: Any) -> Tensor:
         logits = super().synthetic_forward(model, x, operand)
@@ -179,29 +165,15 @@ class MSGC(GradientMatchingMethod):
     def synthetic_labels(self, setup: Setup) -> Tensor:
         return setup.y_syn.repeat(self.config.num_graphs)
 
-    def extra_terms(self, state: StepState) -> dict[str, Tensor]:
-        # no extra loss; record the matching loss for the loss-window selection
-        self._loss_sums.setdefault(state.epoch, []).append(float(state.loss_gm.detach()))
-        return {}
-
-    def epoch_loss(self, epoch: int) -> float:
-        values = self._loss_sums.pop(epoch, [])
-        for old in [e for e in self._loss_sums if e < epoch]:
-            del self._loss_sums[old]
-        return sum(values) / len(values) if values else math.inf
-
     def make_selector(self, setup: Setup):
         if self.config.selection == "loss_window":
-            return LossWindowSelector(self, self.config.window)
+            return LossWindowSelector(self.config.window)
         return super().make_selector(setup)
 
-    def condense(self, graph, ratio, ctx):
-        self._loss_sums = {}
-        result = super().condense(graph, ratio, ctx)
-        result.info["msgc"] = {
+    def extra_info(self, run: Run) -> dict[str, Any]:
+        return {"msgc": {
             "num_graphs": self.config.num_graphs,
-            "support_edges_per_graph": self._support_edges,
+            "support_edges_per_graph": int(run.generator.support.shape[-1]),
             "stored_adjacency": "mean of the B raw graphs",
             "selection": self.config.selection,
-        }
-        return result
+        }}

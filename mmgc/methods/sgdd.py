@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal, Optional
+from typing import Literal, Optional
 
 import torch
 from torch import Tensor
@@ -41,16 +41,18 @@ from torch import Tensor
 from mmgc.errors import InputError
 from mmgc.methods._sgdd_structure import GraphonGenerator, StructureBroadcast, one_hot, smoothness
 from mmgc.methods.base import SearchDim, register_method
-from mmgc.methods.gradient_matching import GradientMatchingConfig, GradientMatchingMethod, Setup, StepState
+from mmgc.methods.gradient_matching import (
+    STRUCTURE_SEARCH_SPACE, Setup, StepState, StructureLearningConfig, StructureLearningMethod,
+)
 from mmgc.methods.structure import StructureGenerator
 
 
 @dataclass
-class SGDDConfig(GradientMatchingConfig):
-    """SGDD's settings: the engine's (see `GradientMatchingConfig`) plus its own.
+class SGDDConfig(StructureLearningConfig):
+    """SGDD's settings: the engine's (see `StructureLearningConfig`; ``lr_adj`` is the graphon
+    generator's learning rate, official 1e-4) plus its own.
 
     Attributes:
-        lr_adj: Adam learning rate of the graphon generator (official 1e-4).
         generator_hidden: width of both generator branches (official 128).
         ep_ratio: weight of the pair branch in the output (official 0.5).
         beta: weight of the smoothness term (official default 0.5; README 0.1; 0 disables it).
@@ -65,7 +67,6 @@ class SGDDConfig(GradientMatchingConfig):
         ot_p: order of the 1-D Wasserstein distance.
     """
 
-    lr_adj: float = 1e-4
     generator_hidden: int = 128
     ep_ratio: float = 0.5
     beta: float = 0.5
@@ -79,7 +80,7 @@ class SGDDConfig(GradientMatchingConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("lr_adj", "beta", "opt_scale"):
+        for name in ("beta", "opt_scale"):
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
                 raise InputError(f"{name}: expected a finite value >= 0, found {value}")
@@ -94,10 +95,12 @@ class SGDDConfig(GradientMatchingConfig):
 
 
 class SGDDGenerator(StructureGenerator):
-    """`GraphonGenerator` behind the engine's structure-generator interface."""
+    """`GraphonGenerator` behind the engine's structure-generator interface, with the sampler of
+    original-graph blocks its structure-broadcasting term compares the generated graph against."""
 
-    def __init__(self, in_dim: int, hidden: int, ep_ratio: float):
+    def __init__(self, in_dim: int, hidden: int, ep_ratio: float, broadcast: StructureBroadcast):
         super().__init__()
+        self.broadcast = broadcast
         self.graphon = GraphonGenerator(in_dim, hidden, ep_ratio)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -110,49 +113,38 @@ class SGDDGenerator(StructureGenerator):
 
 
 @register_method("sgdd")
-class SGDD(GradientMatchingMethod):
+class SGDD(StructureLearningMethod):
     """SGDD: gradient matching with a graphon generator and a structure-broadcasting OT term."""
 
     Config = SGDDConfig
     search_space = {
-        "lr_feat": SearchDim("loguniform", 1e-5, 1e-1),
-        "lr_adj": SearchDim("loguniform", 1e-5, 1e-1),
+        **STRUCTURE_SEARCH_SPACE,
         "beta": SearchDim("loguniform", 1e-3, 1.0),
         "opt_scale": SearchDim("loguniform", 1e-2, 1e3),
     }
 
-    def __init__(self, config: Any = None, **overrides: Any):
-        super().__init__(config, **overrides)
-        self._broadcast: Optional[StructureBroadcast] = None
-        self._onehot: Optional[Tensor] = None
-
     def make_structure(self, setup: Setup, x: Tensor) -> Optional[StructureGenerator]:
         cfg = self.config
         rng = torch.Generator().manual_seed(setup.ctx.seed * 1_000_003 + 29)
-        self._broadcast = StructureBroadcast(setup.visible, cfg.ot_block_size, cfg.ot_sampler, cfg.ot_weights,
-                                             cfg.ot_p, rng)
-        self._onehot = one_hot(setup.y_syn, setup.num_classes).to(setup.device)
-        return SGDDGenerator(x.shape[1], cfg.generator_hidden, cfg.ep_ratio)
-
-    def structure_lr(self) -> float:
-        return self.config.lr_adj
+        broadcast = StructureBroadcast(setup.visible, cfg.ot_block_size, cfg.ot_sampler, cfg.ot_weights, cfg.ot_p, rng)
+        return SGDDGenerator(x.shape[1], cfg.generator_hidden, cfg.ep_ratio, broadcast)
 
     def extra_terms(self, state: StepState) -> dict[str, Tensor]:
         cfg = self.config
         terms: dict[str, Tensor] = {}
         adj = state.adj
         if cfg.beta > 0:
-            z = self._onehot if cfg.smoothness_target == "labels" else state.x_in
+            z = one_hot(state.setup.y_syn, state.setup.num_classes) if cfg.smoothness_target == "labels" else state.x_in
             value = smoothness(adj, z)
             state.metrics["sgdd_smooth_raw"] = float(value.detach())
             terms["sgdd_smooth"] = cfg.beta * value
-        if cfg.opt_scale > 0 and self._broadcast is not None:
-            active = cfg.ot_on == "always" or state.phase == "structure"
-            if active:
-                dist = self._broadcast(adj, state.x_in)
+        if cfg.opt_scale > 0:
+            broadcast = state.run.generator.broadcast
+            if cfg.ot_on == "always" or state.phase == "structure":
+                dist = broadcast(adj, state.x_in)
                 terms["sgdd_ot"] = cfg.opt_scale * dist
             else:
                 with torch.no_grad():
-                    dist = self._broadcast(adj.detach(), state.x_in.detach())
+                    dist = broadcast(adj.detach(), state.x_in.detach())
             state.metrics["sgdd_ot_raw"] = float(dist.detach())
         return terms

@@ -134,6 +134,9 @@ class SRGM(GCond):
     def _per_node_decoupling(self) -> bool:
         return self.config.decouple and self.config.decouple_target != "target_gradient"
 
+    def diagnostic_laplacian(self) -> str:
+        return self.config.laplacian
+
     def validate_setup(self, setup: Setup) -> None:
         if self._per_node_decoupling():
             check_pairable(setup.modalities, where=f"sr_gm on {setup.graph.name}: modalities")

@@ -1,0 +1,155 @@
+"""The settings every gradient-matching method shares, and those of the methods that learn a structure."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+from mmgc.errors import InputError
+from mmgc.models.protocol import PROTOCOL_ARCH, TrainingRecipe
+from mmgc.plugins import SearchDim
+from mmgc.regularizers import parse_regularizers
+
+GCOND_FANOUTS = {1: (15,), 2: (10, 5), 3: (15, 10, 5), 4: (15, 10, 5, 5), 5: (15, 10, 5, 5, 5)}
+"""GCond's neighbour-sampling fan-outs by number of layers (``utils.py``, ``retrieve_class_sampler``)."""
+
+
+def check_learning_rate(name: str, value: float) -> None:
+    """Raise unless ``value`` is a finite learning rate >= 0."""
+    if not (value >= 0 and math.isfinite(value)):
+        raise InputError(f"{name}: expected a finite learning rate >= 0, found {value}")
+
+
+@dataclass
+class GradientMatchingConfig:
+    """Settings shared by every gradient-matching method (defaults: GCond's scripts on small graphs).
+
+    Attributes:
+        epochs: outer epochs (GCond: 600 on Cora/Citeseer, 1000 on larger graphs).
+        outer_loop: matching steps per epoch (GCond: 20; 10 on Flickr/Reddit).
+        inner_loop: backbone steps after each matching step; None = by setting, as GCond's
+            defaults: 10 transductive, 5 inductive (GCond's Cora command uses 15).
+        lr_feat: Adam learning rate of the synthetic features.
+        lr_model: Adam learning rate of the backbone in the inner loop.
+        backbone: registered backbone used for matching (GCond's scripts: SGC).
+        hidden, layers, dropout: its width, depth (propagations for SGC) and dropout.
+        distance: ``ours`` (per-output-unit cosine, GCond's default), ``mse`` or ``cos``.
+        bias_distance: how ``ours`` treats 1-D (bias) gradients: ``skip`` (GCond) or ``cos``.
+        batch_per_class: real seed nodes per class per step (GCond: 256).
+        fanouts: neighbours sampled per hop from the seeds (-1 = all); None = GCond's by layers
+            ([10, 5] for two layers).
+        structure_epochs, cycle_epochs: the first ``structure_epochs`` of every ``cycle_epochs``
+            step the structure generator, the rest the features (GCond: 10 of 50).
+        select_every: validation checkpoint every this many epochs (and at the last); 0 = only at
+            the last epoch.
+        select_backbone, select_hidden, select_epochs: the model trained to score a checkpoint by
+            the protocol's recipe (`mmgc.models.protocol.TrainingRecipe`: GCN, 256 hidden, 600
+            epochs; its learning rate drops at half of ``select_epochs``).
+        select_dropout: its dropout; None = the protocol's rule (0.5 transductive / 0 inductive).
+        select_eval_every: validate the checkpoint model every this many epochs.
+        select_split: the nodes a checkpoint is scored on: ``val`` (the protocol) or ``test`` (the
+            SR-GM authors' code, which saves the condensed graph of the best *test* score: a
+            flagged option; the rows of such a graph record ``selection=test``).
+        select_threshold: drop synthetic edges below this weight before scoring; None = the
+            protocol's weak-edge threshold (`mmgc.models.protocol.edge_threshold`).
+        diagnostics_every: record the gradient diagnostics every this many epochs (0 = never).
+        diagnostic_steps: at which outer steps of a diagnostic epoch: ``all`` (the history holds the
+            mean over the epoch's steps under each key, and ``<key>/first``, ``<key>/last``: the
+            backbone is fresh at step 0, where the sign of a modality inner product is a coin flip,
+            and trained by the inner loop afterwards) or ``first`` (step 0 only; cheaper).
+        feature_grad: the feature gradient ``G_S = dL_S/dX_S`` used by diagnostics (and SR-GM):
+            ``direct`` (through the backbone's message passing only, the adjacency held fixed: the
+            field of the paper's equation 5; default) or ``total`` (also through the structure
+            generator ``A = g(X_S)``, the full derivative; SR-GM's damping then needs second
+            derivatives through the generator, several times dearer:
+            `benchmarks/bench_sr_gm_overhead.py`).
+        class_weight: the weight of class c's matching distance: ``by_largest`` (``n_c / max_c n_c``,
+            GCond's) or ``by_total`` (``n_c / n``, the SR-GM authors'; smaller by the number of
+            classes or so, which changes the scale of every other term against matching).
+        label_allocation: per-class synthetic counts from the train label distribution
+            (`mmgc.methods.budget.LABEL_ALLOCATIONS`): ``largest_remainder`` (ours: always sums to n)
+            or ``largest_takes_rest`` (GCond's and the SR-GM authors' code).
+        regularizers: training-time regularizers added to the outer loss on the synthetic graph's
+            per-modality embeddings (`regularizer_terms`), e.g. ``"dagr"``; None: none.
+    """
+
+    epochs: int = 600
+    outer_loop: int = 20
+    inner_loop: Optional[int] = None
+    lr_feat: float = 1e-4
+    lr_model: float = 0.01
+    backbone: str = "gcn"
+    hidden: int = 256
+    layers: int = 2
+    dropout: float = 0.0
+    distance: Literal["ours", "mse", "cos"] = "ours"
+    bias_distance: Literal["skip", "cos"] = "skip"
+    batch_per_class: int = 256
+    fanouts: Optional[tuple[int, ...]] = None
+    structure_epochs: int = 10
+    cycle_epochs: int = 50
+    select_every: int = 50
+    select_backbone: str = PROTOCOL_ARCH
+    select_hidden: int = TrainingRecipe.hidden
+    select_epochs: int = TrainingRecipe.epochs
+    select_dropout: Optional[float] = None
+    select_eval_every: int = 10
+    select_threshold: Optional[float] = None
+    select_split: Literal["val", "test"] = "val"
+    diagnostics_every: int = 1
+    diagnostic_steps: Literal["all", "first"] = "all"
+    feature_grad: Literal["direct", "total"] = "direct"
+    class_weight: Literal["by_largest", "by_total"] = "by_largest"
+    label_allocation: Literal["largest_remainder", "largest_takes_rest"] = "largest_remainder"
+    regularizers: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        positive = ("epochs", "outer_loop", "hidden", "layers", "batch_per_class", "cycle_epochs", "select_hidden",
+                    "select_epochs", "select_eval_every")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise InputError(f"{name}: expected a positive integer, found {getattr(self, name)}")
+        for name in ("select_every", "diagnostics_every", "structure_epochs"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{name}: expected an integer >= 0, found {getattr(self, name)}")
+        if self.inner_loop is not None and self.inner_loop < 0:
+            raise InputError(f"inner_loop: expected an integer >= 0 or none, found {self.inner_loop}")
+        if self.structure_epochs > self.cycle_epochs:
+            raise InputError(f"structure_epochs: expected <= cycle_epochs ({self.cycle_epochs}), found {self.structure_epochs}")
+        for name in ("lr_feat", "lr_model"):
+            check_learning_rate(name, getattr(self, name))
+        if not 0 <= self.dropout < 1:
+            raise InputError(f"dropout: expected a probability in [0, 1), found {self.dropout}")
+        if self.select_dropout is not None and not 0 <= self.select_dropout < 1:
+            raise InputError(f"select_dropout: expected a probability in [0, 1) or none, found {self.select_dropout}")
+        if self.fanouts is not None:
+            self.fanouts = tuple(int(f) for f in self.fanouts)
+            if not self.fanouts or any(f == 0 or f < -1 for f in self.fanouts):
+                raise InputError(f"fanouts: expected a non-empty list of positive ints (or -1 = all), found {list(self.fanouts)}")
+        if self.select_threshold is not None and not 0 <= self.select_threshold < 1:
+            raise InputError(f"select_threshold: expected a weight in [0, 1) or none, found {self.select_threshold}")
+        if self.regularizers:
+            parse_regularizers(self.regularizers)  # unknown names and bad values fail here, before any epoch
+
+
+@dataclass
+class StructureLearningConfig(GradientMatchingConfig):
+    """The engine's settings plus the learning rate of a learned synthetic structure.
+
+    Attributes:
+        lr_adj: Adam learning rate of the structure generator's parameters.
+    """
+
+    lr_adj: float = 1e-4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_learning_rate("lr_adj", self.lr_adj)
+
+
+STRUCTURE_SEARCH_SPACE = {
+    "lr_feat": SearchDim("loguniform", 1e-5, 1e-1),
+    "lr_adj": SearchDim("loguniform", 1e-5, 1e-1),
+}
+"""The declared search space of a structure-learning method's two learning rates."""
