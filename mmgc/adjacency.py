@@ -5,6 +5,10 @@ weighted one. Backbones call `Adjacency.gcn()` / `Adjacency.mean()` and `propaga
 serves both kinds of graph. The sparse operators are computed once and cached; the dense ones are
 recomputed on each call so that gradients flow into a learned synthetic adjacency.
 
+An edge list can also be propagated by gather and scatter-add (``gather_scatter``) instead of a
+sparse matrix product: the form `torch.func.vmap` can batch, with one graph per batch entry (the
+gradient-matching engine's per-class real gradients run every class's subgraph this way at once).
+
 `CSR` is the neighbour-list index the neighbour samplers share (the training loop's mini-batches,
 the gradient-matching engine's per-class sampler, the regularizers' batches); each sampler keeps
 its own drawing rule on top of it.
@@ -12,10 +16,25 @@ its own drawing rule on top of it.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
+
+
+class EdgeOperator(NamedTuple):
+    """A normalised sparse operator as an edge list: ``out[row] += weight * h[col]``, plus
+    ``diagonal * h`` (the self loops) when given. ``symmetric``: the operator equals its transpose
+    (an undirected graph's GCN operator), so its backward pass reuses the edge list as it is."""
+
+    row: Tensor
+    col: Tensor
+    weight: Tensor
+    num_nodes: int
+    diagonal: Tensor | None = None
+    symmetric: bool = False
 
 
 @dataclass(eq=False)
@@ -25,25 +44,34 @@ class Adjacency:
 
     ``dense`` may also be a batch ``[B, n, n]`` of graphs over the same ``n`` nodes (MSGC's multiple
     sparse graphs): `gcn` / `mean` then normalise each graph on its own and `propagate` returns
-    ``[B, n, k]``, so a backbone runs on all B graphs in one batched pass."""
+    ``[B, n, k]``, so a backbone runs on all B graphs in one batched pass.
+
+    ``dtype``: the floating type of an edge list's operators. ``gather_scatter``: an edge list's
+    `gcn` / `mean` are `EdgeOperator` s, recomputed on every call (nothing cached), which
+    `propagate` applies by gather and scatter-add: the form `torch.func.vmap` can batch."""
 
     num_nodes: int
     edge_index: Tensor | None = None
     edge_weight: Tensor | None = None
     dense: Tensor | None = None
+    dtype: torch.dtype = torch.float32
+    gather_scatter: bool = False
     _cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_edge_index(cls, edge_index: Tensor, num_nodes: int, edge_weight: Tensor | None = None) -> "Adjacency":
-        return cls(num_nodes=num_nodes, edge_index=edge_index, edge_weight=edge_weight)
+    def from_edge_index(cls, edge_index: Tensor, num_nodes: int, edge_weight: Tensor | None = None,
+                        dtype: torch.dtype = torch.float32, gather_scatter: bool = False) -> "Adjacency":
+        return cls(num_nodes=num_nodes, edge_index=edge_index, edge_weight=edge_weight, dtype=dtype,
+                   gather_scatter=gather_scatter)
 
     @classmethod
     def from_dense(cls, adj: Tensor) -> "Adjacency":
         return cls(num_nodes=int(adj.shape[-1]), dense=adj)
 
     @classmethod
-    def empty(cls, num_nodes: int, device: torch.device | str = "cpu") -> "Adjacency":
-        return cls(num_nodes=num_nodes, edge_index=torch.empty(2, 0, dtype=torch.long, device=device))
+    def empty(cls, num_nodes: int, device: torch.device | str = "cpu", gather_scatter: bool = False) -> "Adjacency":
+        return cls(num_nodes=num_nodes, edge_index=torch.empty(2, 0, dtype=torch.long, device=device),
+                   gather_scatter=gather_scatter)
 
     @property
     def is_dense(self) -> bool:
@@ -60,37 +88,53 @@ class Adjacency:
 
     def _weights(self) -> Tensor:
         if self.edge_weight is not None:
-            return self.edge_weight.float()
-        return torch.ones(self.edge_index.shape[1], device=self.edge_index.device)
+            return self.edge_weight.to(self.dtype)
+        return torch.ones(self.edge_index.shape[1], device=self.edge_index.device, dtype=self.dtype)
 
-    def gcn(self) -> Tensor:
-        """``D^-1/2 (A + I) D^-1/2`` (Kipf & Welling), dense or sparse CSR."""
+    def gcn(self) -> Tensor | EdgeOperator:
+        """``D^-1/2 (A + I) D^-1/2`` (Kipf & Welling), dense, sparse CSR or an `EdgeOperator`."""
         if self.is_dense:
             a = self.dense + torch.eye(self.num_nodes, device=self.dense.device, dtype=self.dense.dtype)
             d = a.sum(-1).clamp_min(1e-12).pow(-0.5)
             return d[..., :, None] * a * d[..., None, :]
-        if "gcn" not in self._cache:
-            n = self.num_nodes
-            loops = torch.arange(n, device=self.edge_index.device)
-            row = torch.cat([self.edge_index[0], loops])
-            col = torch.cat([self.edge_index[1], loops])
-            w = torch.cat([self._weights(), torch.ones(n, device=loops.device)])
-            deg = torch.zeros(n, device=w.device).index_add_(0, row, w)
-            d = deg.pow(-0.5)
-            self._cache["gcn"] = _csr(row, col, d[row] * w * d[col], n)
+        n = self.num_nodes
+        if self.gather_scatter:  # the self loops as a diagonal: the edge list stays as given (sorted rows stay sorted)
+            row, col = self.edge_index
+            w = self._weights()
+            d = (self._degrees(row, col, w) + 1).pow(-0.5)
+            return EdgeOperator(row, col, d[row] * w * d[col], n, diagonal=d * d, symmetric=True)
+        if "gcn" in self._cache:
+            return self._cache["gcn"]
+        loops = torch.arange(n, device=self.edge_index.device)
+        row = torch.cat([self.edge_index[0], loops])
+        col = torch.cat([self.edge_index[1], loops])
+        w = torch.cat([self._weights(), torch.ones(n, device=loops.device, dtype=self.dtype)])
+        d = torch.zeros(n, device=w.device, dtype=self.dtype).index_add_(0, row, w).pow(-0.5)
+        self._cache["gcn"] = _csr(row, col, d[row] * w * d[col], n)
         return self._cache["gcn"]
 
-    def mean(self) -> Tensor:
+    def mean(self) -> Tensor | EdgeOperator:
         """``D^-1 A`` (row-normalised, no self loops; isolated nodes aggregate zero), for GraphSAGE."""
         if self.is_dense:
             return self.dense / self.dense.sum(-1, keepdim=True).clamp_min(1e-12)
-        if "mean" not in self._cache:
-            n = self.num_nodes
-            row, col = self.edge_index
-            w = self._weights()
-            deg = torch.zeros(n, device=w.device).index_add_(0, row, w).clamp_min(1e-12)
-            self._cache["mean"] = _csr(row, col, w / deg[row], n)
+        if "mean" in self._cache:
+            return self._cache["mean"]
+        n = self.num_nodes
+        row, col = self.edge_index
+        w = self._weights()
+        deg = self._degrees(row, col, w).clamp_min(1e-12)
+        if self.gather_scatter:
+            return EdgeOperator(row, col, w / deg[row], n, symmetric=False)
+        self._cache["mean"] = _csr(row, col, w / deg[row], n)
         return self._cache["mean"]
+
+    def _degrees(self, row: Tensor, col: Tensor, w: Tensor) -> Tensor:
+        """The weighted degree ``sum_{e: row[e] = i} w[e]`` of every node (an edge list's own operator
+        applied to ones, so it batches under `torch.func.vmap` as the propagation does)."""
+        if self.gather_scatter:
+            ones = torch.ones(self.num_nodes, 1, device=w.device, dtype=self.dtype)
+            return GatherScatter.apply(ones, row, col, w, self.num_nodes, False)[:, 0]
+        return torch.zeros(self.num_nodes, device=w.device, dtype=self.dtype).index_add_(0, row, w)
 
     def edges(self) -> tuple[Tensor, Tensor]:
         """``(edge_index, edge_weight)`` of the non-zero entries, for edge-wise layers such as GAT."""
@@ -103,22 +147,101 @@ class Adjacency:
 
     def to(self, device: torch.device | str) -> "Adjacency":
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
-        return Adjacency(self.num_nodes, move(self.edge_index), move(self.edge_weight), move(self.dense))
+        return Adjacency(self.num_nodes, move(self.edge_index), move(self.edge_weight), move(self.dense), self.dtype,
+                         self.gather_scatter)
 
 
 def _csr(row: Tensor, col: Tensor, value: Tensor, n: int) -> Tensor:
-    import warnings
-
     with warnings.catch_warnings():  # torch's "sparse CSR is beta" / "invariant checks" notices, once per graph
         warnings.filterwarnings("ignore", message=".*[Ss]parse.*", category=UserWarning)
         return torch.sparse_coo_tensor(torch.stack([row, col]), value, (n, n)).coalesce().to_sparse_csr()
 
 
-def propagate(operator: Tensor, h: Tensor) -> Tensor:
-    """``operator @ h`` for a dense (``[n, n]`` or batched ``[B, n, n]``) or sparse operator."""
+def propagate(operator: Tensor | EdgeOperator, h: Tensor) -> Tensor:
+    """``operator @ h`` for a dense (``[n, n]`` or batched ``[B, n, n]``), sparse or edge-list operator."""
+    if isinstance(operator, EdgeOperator):
+        out = GatherScatter.apply(h, operator.row, operator.col, operator.weight, operator.num_nodes, operator.symmetric)
+        if operator.diagonal is None:
+            return out
+        return out + operator.diagonal.reshape((-1,) + (1,) * (h.dim() - 1)) * h
     if operator.layout == torch.strided:
         return operator @ h
     return torch.sparse.mm(operator, h)
+
+
+def _gather_scatter(h: Tensor, row: Tensor, col: Tensor, weight: Tensor, num_nodes: int) -> Tensor:
+    """``out[row[e]] += weight[e] * h[col[e]]``: a CSR product when ``row`` is sorted (as the engine's
+    samples are), else a gather and a scatter-add (several times slower on narrow features)."""
+    flat = h.reshape(h.shape[0], -1)
+    if row.numel() == 0:
+        out = flat.new_zeros(num_nodes, flat.shape[1])
+    elif bool((row[1:] >= row[:-1]).all()):
+        crow = torch.zeros(num_nodes + 1, dtype=torch.long, device=row.device)
+        crow[1:] = torch.cumsum(torch.bincount(row, minlength=num_nodes), 0)
+        with warnings.catch_warnings():  # torch's "sparse CSR is beta" / "invariant checks" notices
+            warnings.filterwarnings("ignore", message=".*[Ss]parse.*", category=UserWarning)
+            operator = torch.sparse_csr_tensor(crow, col, weight.to(h.dtype), (num_nodes, h.shape[0]))
+        out = torch.sparse.mm(operator, flat)
+    else:
+        out = flat.new_zeros(num_nodes, flat.shape[1]).index_add_(0, row, flat.index_select(0, col) * weight[:, None])
+    return out.reshape((num_nodes,) + h.shape[1:])
+
+
+class GatherScatter(torch.autograd.Function):
+    """``out[row[e]] += weight[e] * h[col[e]]`` (``out`` with ``num_nodes`` rows): an edge list's
+    operator, differentiable in ``h`` and ``weight`` (to any order); ``symmetric``: the operator is
+    its own transpose (square, undirected, symmetric weights), so the backward pass reuses the edge
+    list in its order.
+
+    Under `torch.func.vmap` a batch of graphs runs as one disjoint graph (each graph's rows offset by
+    its index), so the batch costs one product, not one per graph; an unbatched ``h`` (node features
+    shared by every graph of the batch) is read directly.
+    """
+
+    generate_vmap_rule = False
+
+    @staticmethod
+    def forward(h: Tensor, row: Tensor, col: Tensor, weight: Tensor, num_nodes: int, symmetric: bool) -> Tensor:
+        return _gather_scatter(h, row, col, weight, num_nodes)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        h, row, col, weight, _, symmetric = inputs
+        ctx.symmetric, ctx.rows_in = symmetric, h.shape[0]
+        ctx.save_for_backward(h if ctx.needs_input_grad[3] else None, row, col, weight)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        h, row, col, weight = ctx.saved_tensors
+        grad_h = grad_weight = None
+        if ctx.needs_input_grad[0]:
+            if ctx.symmetric:
+                grad_h = GatherScatter.apply(grad, row, col, weight, ctx.rows_in, True)
+            else:
+                grad_h = GatherScatter.apply(grad, col, row, weight, ctx.rows_in, False)
+        if ctx.needs_input_grad[3]:
+            grad_weight = (grad.index_select(0, row) * h.index_select(0, col)).reshape(row.numel(), -1).sum(1)
+        return grad_h, None, None, grad_weight, None, None
+
+    @staticmethod
+    def vmap(info, in_dims, h: Tensor, row: Tensor, col: Tensor, weight: Tensor, num_nodes: int, symmetric: bool):
+        batch = info.batch_size
+        h_dim, row_dim, col_dim, weight_dim = in_dims[:4]
+
+        def batched(t: Tensor, dim: int | None) -> Tensor:
+            return t.expand((batch,) + t.shape) if dim is None else t.movedim(dim, 0)
+
+        row, col, weight = batched(row, row_dim), batched(col, col_dim), batched(weight, weight_dim)
+        offsets = torch.arange(batch, device=row.device)[:, None]
+        rows = (row + offsets * num_nodes).reshape(-1)
+        if h_dim is None:  # features shared by the batch: read them as they are, one output block per graph
+            out = _gather_scatter(h, rows, col.reshape(-1), weight.reshape(-1), batch * num_nodes)
+            return out.reshape((batch, num_nodes) + h.shape[1:]), 0
+        h = h.movedim(h_dim, 0)
+        cols = (col + offsets * h.shape[1]).reshape(-1)
+        out = GatherScatter.apply(h.reshape((-1,) + h.shape[2:]), rows, cols, weight.reshape(-1), batch * num_nodes,
+                                  symmetric)
+        return out.reshape((batch, num_nodes) + h.shape[2:]), 0
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from conftest import make_tiny_graph
 from mmgc.errors import InputError
 from mmgc.methods import Context, create_method
-from mmgc.methods.gradient_matching import ClassNeighborSampler, GradientMatchingMethod, match_distance
+from mmgc.methods.gradient_matching import ClassNeighborSampler, GradientMatchingMethod, match_distances
 from mmgc.methods.structure import PGE
 
 FAST = dict(epochs=4, outer_loop=3, inner_loop=2, hidden=16, select_every=2, select_epochs=20, select_eval_every=5,
@@ -20,6 +20,21 @@ FAST = dict(epochs=4, outer_loop=3, inner_loop=2, hidden=16, select_every=2, sel
 
 
 # ------------------------------------------------------------------------------------ distances
+def match_distance(gw_syn, gw_real, *args):
+    """One class's distance: `match_distances` on a class dimension of one."""
+    return match_distances([g[None] for g in gw_syn], [g[None] for g in gw_real], *args)[0]
+
+
+def test_match_distances_are_per_class():
+    torch.manual_seed(0)
+    gs = [torch.randn(4, 3, 5), torch.randn(4, 3)]
+    gr = [torch.randn(4, 3, 5), torch.randn(4, 3)]
+    for args in (("ours", "skip"), ("ours", "cos"), ("mse",), ("cos",)):
+        batched = match_distances(gs, gr, *args)
+        one_by_one = torch.stack([match_distance([g[c] for g in gs], [g[c] for g in gr], *args) for c in range(4)])
+        assert torch.allclose(batched, one_by_one, rtol=1e-6), args
+
+
 def test_ours_distance_is_one_minus_cosine_per_output_row_without_transposing():
     gs = [torch.tensor([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]]), torch.tensor([5.0, -5.0])]
     gr = [torch.tensor([[1.0, 1.0, 0.0], [0.0, -1.0, 0.0]]), torch.tensor([1.0, 1.0])]
@@ -159,8 +174,9 @@ def test_class_sampler_returns_real_edges_within_fanouts_and_train_seeds_of_the_
     torch.manual_seed(0)
     sampler = ClassNeighborSampler(graph, graph.num_classes, batch=5, fanouts=(2, 1), device=torch.device("cpu"))
     real = set(map(tuple, graph.edge_index.T.tolist()))
+    samples = sampler.sample()
     for c in range(graph.num_classes):
-        nodes, adj, seed_pos, seeds = sampler.sample(c)
+        nodes, adj, seed_pos, seeds = samples.block(c)
         assert seeds.numel() == min(5, int((graph.train_mask & (graph.y == c)).sum()))
         assert bool(graph.train_mask[seeds].all()) and bool((graph.y[seeds] == c).all())
         assert torch.equal(nodes[seed_pos], seeds)
@@ -174,7 +190,7 @@ def test_class_sampler_returns_real_edges_within_fanouts_and_train_seeds_of_the_
 def test_class_sampler_with_all_neighbours_recovers_the_two_hop_neighbourhood():
     graph = make_tiny_graph(n=40)
     sampler = ClassNeighborSampler(graph, graph.num_classes, batch=1000, fanouts=(-1, -1), device=torch.device("cpu"))
-    nodes, adj, _, seeds = sampler.sample(0)
+    nodes, adj, _, seeds = sampler.sample().block(0)
     a = torch.zeros(40, 40)
     a[graph.edge_index[0], graph.edge_index[1]] = 1
     reach = ((a + torch.eye(40)) @ (a + torch.eye(40)))[seeds].sum(0) > 0

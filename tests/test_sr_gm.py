@@ -360,7 +360,10 @@ def test_decoupled_sum_projects_conflicting_parameter_gradients():
     assert torch.equal(decoupled_sum([a, c]), a + c)  # no conflict: the plain sum
 
 
-def test_target_gradient_decoupling_matches_the_hand_computed_pcgrad_target():
+@pytest.mark.parametrize("path", ["loop", "batched"])
+def test_target_gradient_decoupling_matches_the_hand_computed_pcgrad_target(path):
+    from mmgc.methods.gradient_matching.gradients import real_gradients
+
     graph = make_tiny_graph(n=48, d_text=6, d_image=4)  # unequal widths are fine: no per-node projection
     method = create_method("sr_gm", dict(FAST, decouple_target="target_gradient"))
     setup, _ = method.prepare(graph, 0.25, Context(seed=0))
@@ -368,11 +371,10 @@ def test_target_gradient_decoupling_matches_the_hand_computed_pcgrad_target():
     torch.manual_seed(1)
     model = method.build_model(setup)
     params = list(model.parameters())
-    torch.manual_seed(5)
-    got = method.real_gradients(setup, model, params)
-    torch.manual_seed(5)
+    samples = setup.sampler.sample()
+    got = real_gradients(method.real_class_gradient, model, samples, setup.x_real, setup.y_real, path)
     for c in range(setup.num_classes):
-        nodes, adj, pos, seeds = setup.sampler.sample(c)
+        nodes, adj, pos, seeds = samples.block(c)
         flat = []
         for start, stop in setup.modalities.values():
             x = torch.zeros_like(setup.x_real[nodes])
@@ -380,6 +382,6 @@ def test_target_gradient_decoupling_matches_the_hand_computed_pcgrad_target():
             loss = torch.nn.functional.cross_entropy(model(x, adj)[pos], setup.y_real[seeds])
             flat.append(torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, params)]))
         expected = _pcgrad_pair(flat[0], flat[1])
-        assert torch.allclose(torch.cat([g.reshape(-1) for g in got[c]]), expected, rtol=1e-4, atol=1e-7)
+        assert torch.allclose(torch.cat([g[c].reshape(-1) for g in got]), expected, rtol=1e-4, atol=1e-7)
     condensed = create_method("sr_gm", dict(FAST, decouple_target="target_gradient")).condense(graph, 0.25, Context(seed=0))
     assert all(math.isfinite(r["loss_total"]) for r in condensed.info["history"])

@@ -56,9 +56,9 @@ from typing import Literal, Optional
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmgc.adjacency import Adjacency
 from mmgc.errors import InputError
 from mmgc.methods.base import SearchDim, register_method
 from mmgc.methods.gcond import GCond, GCondConfig
@@ -141,27 +141,23 @@ class SRGM(GCond):
         if self._per_node_decoupling():
             check_pairable(setup.modalities, where=f"sr_gm on {setup.graph.name}: modalities")
 
-    def real_gradients(self, setup: Setup, model: nn.Module, params: list[Tensor]) -> list[list[Tensor]]:
-        """GCond's per-class real gradients; with ``decouple_target=target_gradient`` the PCGrad sum of
-        per-modality gradients from masked forwards on the same sampled subgraph."""
-        cfg = self.config
-        if not (cfg.decouple and cfg.decouple_target == "target_gradient") or len(setup.modalities) < 2:
-            return super().real_gradients(setup, model, params)
-        out = []
-        for c in range(setup.num_classes):
-            nodes, adj, seed_pos, seeds = setup.sampler.sample(c)
-            x = setup.x_real[nodes]
-            per_modality = []
-            for start, stop in setup.modalities.values():
-                masked = torch.zeros_like(x)
-                masked[:, start:stop] = x[:, start:stop]
-                loss = F.cross_entropy(model(masked, adj)[seed_pos], setup.y_real[seeds])
-                grads = torch.autograd.grad(loss, params, allow_unused=True)
-                per_modality.append(torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1)
-                                               for p, g in zip(params, grads)]))
-            target = decoupled_sum(per_modality)
-            out.append([piece.reshape(p.shape) for piece, p in zip(target.split([p.numel() for p in params]), params)])
-        return out
+    def real_class_gradient(self, model: nn.Module, params: dict[str, Tensor], x: Tensor, adj: Adjacency,
+                            seed_weight: Tensor, labels: Tensor) -> tuple[Tensor, ...]:
+        """GCond's real class gradient; with ``decouple_target=target_gradient`` the PCGrad sum of the
+        per-modality gradients from forwards on the same sampled subgraph with every other modality's
+        columns zeroed."""
+        cfg, layout = self.config, model.modalities
+        if not (cfg.decouple and cfg.decouple_target == "target_gradient") or len(layout) < 2:
+            return super().real_class_gradient(model, params, x, adj, seed_weight, labels)
+        columns = torch.arange(x.shape[-1], device=x.device)
+        per_modality = []
+        for start, stop in layout.values():
+            keep = ((columns >= start) & (columns < stop)).to(x.dtype)
+            grads = super().real_class_gradient(model, params, x * keep, adj, seed_weight, labels)
+            per_modality.append(torch.cat([g.reshape(-1) for g in grads]))
+        target = decoupled_sum(per_modality)
+        return tuple(piece.reshape(p.shape) for piece, p in zip(target.split([p.numel() for p in params.values()]),
+                                                                 params.values()))
 
     def extra_terms(self, state: StepState) -> dict[str, Tensor]:
         cfg = self.config

@@ -41,6 +41,10 @@ class Backbone(nn.Module):
     """
 
     name: str = ""
+    batches_over_graphs: bool = False
+    """The forward reads the graph only through `Adjacency.gcn` / `Adjacency.mean` and `propagate`, so
+    `torch.func.vmap` can run it on a batch of graphs given as edge lists (the gradient-matching
+    engine then batches its per-class gradients; other backbones take its per-class loop)."""
 
     def __init__(self, in_dim: int, hidden: int, num_classes: int, layers: int = 2, dropout: float = 0.0,
                  modalities: dict[str, tuple[int, int]] | None = None):

@@ -13,6 +13,7 @@ from mmgc.models.base import Backbone, register_backbone
 @register_backbone("mlp")
 class MLP(Backbone):
     sparse_input = True  # the forward starts with a plain matmul of x, so x may be sparse CSR
+    batches_over_graphs = True
 
     def __init__(self, in_dim: int, hidden: int, num_classes: int, layers: int = 2, dropout: float = 0.0,
                  modalities: dict[str, tuple[int, int]] | None = None):

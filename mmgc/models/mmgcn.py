@@ -21,6 +21,7 @@ from mmgc.models.gcn import GCN
 
 @register_backbone("mmgcn")
 class MMGCN(Backbone):
+    batches_over_graphs = True
     def __init__(self, in_dim: int, hidden: int, num_classes: int, layers: int = 2, dropout: float = 0.0,
                  modalities: dict[str, tuple[int, int]] | None = None):
         super().__init__(in_dim, hidden, num_classes, layers, dropout, modalities)

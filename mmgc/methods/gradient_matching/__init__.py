@@ -4,6 +4,7 @@ Jin et al., ICLR 2022, official code ``gcond_agent_transduct.py``).
 - `config`: the shared settings (`GradientMatchingConfig`, `StructureLearningConfig`);
 - `distances`: the matching distance between synthetic and real gradients (`match_distance`);
 - `sampler`: GCond's per-class neighbourhood sampler of the real side (`ClassNeighborSampler`);
+- `gradients`: the per-class real and synthetic gradients, batched over the classes or one by one;
 - `state`: what one run prepared and carries (`Setup`, `Run`, `StepState`);
 - `selection`: which synthetic graph a run returns (`Selector`, `ValidationSelector`);
 - `engine`: the loop (`GradientMatchingMethod`) and the hooks a method overrides (`HOOKS`).
@@ -12,16 +13,16 @@ Jin et al., ICLR 2022, official code ``gcond_agent_transduct.py``).
 from mmgc.methods.gradient_matching.config import (
     GCOND_FANOUTS, STRUCTURE_SEARCH_SPACE, GradientMatchingConfig, StructureLearningConfig,
 )
-from mmgc.methods.gradient_matching.distances import DISTANCES, match_distance
+from mmgc.methods.gradient_matching.distances import DISTANCES, match_distances
 from mmgc.methods.gradient_matching.engine import (
     HOOKS, FrozenDenseAdjacency, GradientMatchingMethod, StructureLearningMethod,
 )
-from mmgc.methods.gradient_matching.sampler import ClassNeighborSampler
+from mmgc.methods.gradient_matching.sampler import ClassNeighborSampler, ClassSamples
 from mmgc.methods.gradient_matching.selection import Selector, ValidationSelector
 from mmgc.methods.gradient_matching.state import Run, Setup, StepState
 
 __all__ = [
-    "DISTANCES", "GCOND_FANOUTS", "HOOKS", "STRUCTURE_SEARCH_SPACE", "ClassNeighborSampler", "FrozenDenseAdjacency",
+    "DISTANCES", "GCOND_FANOUTS", "HOOKS", "STRUCTURE_SEARCH_SPACE", "ClassNeighborSampler", "ClassSamples", "FrozenDenseAdjacency",
     "GradientMatchingConfig", "GradientMatchingMethod", "Run", "Selector", "Setup", "StepState",
-    "StructureLearningConfig", "StructureLearningMethod", "ValidationSelector", "match_distance",
+    "StructureLearningConfig", "StructureLearningMethod", "ValidationSelector", "match_distances",
 ]

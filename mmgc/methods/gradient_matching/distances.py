@@ -22,24 +22,27 @@ from mmgc.errors import InputError
 DISTANCES = ("ours", "mse", "cos")
 
 
-def match_distance(gw_syn: list[Tensor], gw_real: list[Tensor], distance: str = "ours", bias_distance: str = "skip") -> Tensor:
-    """The distance between synthetic and real parameter gradients (see the module docstring)."""
+def match_distances(gw_syn: list[Tensor], gw_real: list[Tensor], distance: str = "ours",
+                    bias_distance: str = "skip") -> Tensor:
+    """Per class, the distance between its synthetic and real parameter gradients (see the module
+    docstring): ``gw_syn`` and ``gw_real`` hold one ``[C, *shape]`` tensor per parameter; returns ``[C]``."""
+    classes = gw_syn[0].shape[0]
     if distance == "ours":
-        total = gw_syn[0].new_zeros(())
+        total = gw_syn[0].new_zeros(classes)
         for gs, gr in zip(gw_syn, gw_real):
-            if gs.dim() <= 1:
+            if gs.dim() <= 2:  # a bias vector per class
                 if bias_distance == "skip":
                     continue
-                gs, gr = gs.reshape(1, -1), gr.reshape(1, -1)
+                gs, gr = gs.reshape(classes, 1, -1), gr.reshape(classes, 1, -1)
             else:
-                gs, gr = gs.reshape(gs.shape[0], -1), gr.reshape(gr.shape[0], -1)
+                gs, gr = gs.reshape(classes, gs.shape[1], -1), gr.reshape(classes, gr.shape[1], -1)
             cos = (gs * gr).sum(-1) / (gs.norm(dim=-1) * gr.norm(dim=-1) + 1e-6)
-            total = total + (1 - cos).sum()
+            total = total + (1 - cos).sum(-1)
         return total
-    syn = torch.cat([g.reshape(-1) for g in gw_syn])
-    real = torch.cat([g.reshape(-1) for g in gw_real])
+    syn = torch.cat([g.reshape(classes, -1) for g in gw_syn], 1)
+    real = torch.cat([g.reshape(classes, -1) for g in gw_real], 1)
     if distance == "mse":
-        return ((syn - real) ** 2).sum()
+        return ((syn - real) ** 2).sum(-1)
     if distance == "cos":
-        return 1 - (syn * real).sum() / (syn.norm() * real.norm() + 1e-6)
+        return 1 - (syn * real).sum(-1) / (syn.norm(dim=-1) * real.norm(dim=-1) + 1e-6)
     raise InputError(f"distance: expected one of {list(DISTANCES)}, found {distance!r}")

@@ -12,7 +12,10 @@ One condensation (`GradientMatchingMethod.condense`):
   (`ClassNeighborSampler`), and the *synthetic* gradient of the cross-entropy on the class's
   synthetic block with ``create_graph=True``; the step's loss is
   ``sum_c w_c * D(g_syn_c, g_real_c)`` with ``w_c = n_c / max_c n_c`` (``class_weight=by_largest``)
-  or ``n_c / n`` (``by_total``) and ``D`` a `match_distance`.
+  or ``n_c / n`` (``by_total``) and ``D`` one of `match_distances`. The per-class gradients and
+  distances of all classes are computed in a few batched calls (`gradients`; ``gradient_path =
+  "loop"`` computes them one class at a time, the reference the batched path equals up to
+  summation order; backbones that cannot run under `torch.func.vmap` always take the loop).
 - **Alternation.** With a structure generator, epochs with ``epoch % cycle_epochs <
   structure_epochs`` step the generator, the others step the features (GCond: 10 of every 50).
   Only the phase's parameters are stepped (the backward pass computes only theirs, and a feature
@@ -60,7 +63,10 @@ from mmgc.methods.budget import labels_from_counts, plan_budget, sample_per_clas
 from mmgc.methods.gradient_matching.config import (
     GCOND_FANOUTS, STRUCTURE_SEARCH_SPACE, GradientMatchingConfig, StructureLearningConfig,
 )
-from mmgc.methods.gradient_matching.distances import match_distance
+from mmgc.methods.gradient_matching.distances import match_distances
+from mmgc.methods.gradient_matching.gradients import (
+    GradientPath, class_row_weights, real_class_gradient, real_gradients, synthetic_gradients,
+)
 from mmgc.methods.gradient_matching.sampler import ClassNeighborSampler
 from mmgc.methods.gradient_matching.selection import Selector, ValidationSelector
 from mmgc.methods.gradient_matching.state import RegularizerHook, Run, Setup, StepState
@@ -80,7 +86,8 @@ HOOKS: dict[str, str] = {
     "synthetic_adjacency": "the synthetic adjacency of the generator (differentiable, or for inference)",
     "synthetic_forward": "the backbone's logits on the synthetic graph (MSGC: B graphs in one batched pass)",
     "synthetic_labels": "the labels of those logits' rows (MSGC: repeated B times)",
-    "real_gradients": "the per-class real gradients (SR-GM's target_gradient: per-modality PCGrad sums)",
+    "real_class_gradient": "one class's real gradient, written with torch.func so it can be batched over the classes "
+                           "(SR-GM's target_gradient: the PCGrad sum of per-modality gradients)",
     "extra_terms": "named, weighted extra terms of the outer loss, each logged (SR-GM's damping, SGDD's terms)",
     "adjust_outer_gradients": "edit the gradients before the optimiser step (SR-GM's meta_gradient decoupling)",
     "phase": "which parameters an epoch steps: 'structure' or 'features'",
@@ -118,6 +125,10 @@ class GradientMatchingMethod(CondensationMethod):
     """Base class of gradient-matching condensation methods (see the module docstring and `HOOKS`)."""
 
     Config = GradientMatchingConfig
+    gradient_path: GradientPath = "batched"
+    """How the per-class gradients are computed: ``batched`` (all classes in a few calls) or ``loop``
+    (one class at a time: the reference). A speed switch, not a setting: both give the same graph up
+    to floating-point summation order, so it is not part of the config or its hash."""
 
     # -------------------------------------------------------------------------------- hooks
     def validate_setup(self, setup: Setup) -> None:
@@ -142,17 +153,12 @@ class GradientMatchingMethod(CondensationMethod):
     def synthetic_labels(self, setup: Setup) -> Tensor:
         return setup.y_syn
 
-    def real_gradients(self, setup: Setup, model: nn.Module, params: list[Tensor]) -> list[list[Tensor]]:
-        """Per class, the gradient of the cross-entropy on a sample of its real train nodes, each on
-        its own sampled neighbourhood (GCond's per-class sampler)."""
-        out = []
-        for c in range(setup.num_classes):
-            nodes, adj, seed_pos, seeds = setup.sampler.sample(c)
-            logits = model(setup.x_real[nodes], adj)[seed_pos]
-            loss = F.cross_entropy(logits, setup.y_real[seeds])
-            grads = torch.autograd.grad(loss, params, allow_unused=True)
-            out.append([torch.zeros_like(p) if g is None else g.detach() for p, g in zip(params, grads)])
-        return out
+    def real_class_gradient(self, model: nn.Module, params: dict[str, Tensor], x: Tensor, adj: Adjacency,
+                            seed_weight: Tensor, labels: Tensor) -> tuple[Tensor, ...]:
+        """One class's real gradient on its sampled subgraph ``(x, adj)``: the gradient of
+        ``sum_i seed_weight_i * CE(logits_i, labels_i)`` w.r.t. ``params`` (written with `torch.func`,
+        so the engine may run it batched over the classes with `torch.func.vmap`)."""
+        return real_class_gradient(model, params, x, adj, seed_weight, labels)
 
     def extra_terms(self, state: StepState) -> dict[str, Tensor]:
         """Named extra terms of the outer loss (already weighted); each is logged."""
@@ -183,12 +189,17 @@ class GradientMatchingMethod(CondensationMethod):
         return {}
 
     # -------------------------------------------------------------------------------- engine parts
+    def _path(self, model: nn.Module) -> GradientPath:
+        """The gradient path of this backbone: the loop for one that cannot run under `torch.func.vmap`."""
+        return self.gradient_path if getattr(model, "batches_over_graphs", False) else "loop"
+
     def synthetic_operand(self, run: Run, adj: Tensor, frozen: bool = False) -> Adjacency:
         """The backbone's graph operand for the synthetic adjacency. ``frozen``: ``adj`` is detached
         and reused for several steps (the inner loop), so its normalisation is computed once. Without
-        a structure generator the operand is the empty graph (the same operator as a zero matrix)."""
+        a structure generator the operand is the empty graph (the same operator as a zero matrix; an
+        edge list, which batched gradients can run through)."""
         if not run.has_structure:
-            return Adjacency.empty(adj.shape[-1], adj.device)
+            return Adjacency.empty(adj.shape[-1], adj.device, gather_scatter=True)
         return (FrozenDenseAdjacency if frozen else Adjacency).from_dense(adj)
 
     def regularizer_terms(self, state: StepState) -> dict[str, Tensor]:
@@ -298,10 +309,11 @@ class GradientMatchingMethod(CondensationMethod):
         opt_s = _adam(gen_params, self.structure_lr()) if gen_params else None
         selector = self.make_selector(setup)
         labels = self.synthetic_labels(setup)
-        counts = setup.counts.tolist()
-        coeff = [k / (max(counts) if cfg.class_weight == "by_largest" else sum(counts)) for k in counts]
+        counts = setup.counts.to(device=device, dtype=x0.dtype)
+        coeff = counts / (counts.max() if cfg.class_weight == "by_largest" else counts.sum())
         return Run(method=self, setup=setup, x=x, generator=generator, gen_params=gen_params, opt_x=opt_x,
-                   opt_s=opt_s, selector=selector, labels=labels, class_rows=_class_rows(labels, setup.num_classes),
+                   opt_s=opt_s, selector=selector, labels=labels,
+                   row_weights=class_row_weights(labels, setup.num_classes, x0.dtype),
                    coeff=coeff, regularizers=self._regularizer_hooks(int(ctx.seed)), start=start)
 
     def _epoch(self, run: Run, epoch: int) -> dict[str, Any]:
@@ -354,15 +366,11 @@ class GradientMatchingMethod(CondensationMethod):
             adj = self.synthetic_adjacency(run.generator, x)
         x_in = x.view_as(x)
         logits = self.synthetic_forward(model, x_in, self.synthetic_operand(run, adj))
-        loss_gm = logits.new_zeros(())
-        real = self.real_gradients(setup, model, params)
-        for c in range(setup.num_classes):
-            gw_real = real[c]
-            rows = run.class_rows[c]
-            loss_c = F.cross_entropy(logits[rows], labels[rows])
-            gw_syn = torch.autograd.grad(loss_c, params, create_graph=True, allow_unused=True)
-            gw_syn = [torch.zeros_like(p) if g is None else g for p, g in zip(params, gw_syn)]
-            loss_gm = loss_gm + run.coeff[c] * match_distance(gw_syn, gw_real, cfg.distance, cfg.bias_distance)
+        path = self._path(model)
+        real = real_gradients(self.real_class_gradient, model, setup.sampler.sample(), setup.x_real, setup.y_real,
+                              path)
+        syn = synthetic_gradients(logits, labels, run.row_weights, params, path)
+        loss_gm = (run.coeff * match_distances(syn, real, cfg.distance, cfg.bias_distance)).sum()
         state = StepState(run, epoch, step, phase, model, params, x_in, adj, logits, loss_gm, diagnose)
         terms = self.extra_terms(state)
         terms.update(self.regularizer_terms(state))
@@ -492,18 +500,6 @@ def _held_constant(params: list[Tensor]) -> Iterator[None]:
     finally:
         for p in params:
             p.requires_grad_(True)
-
-
-def _class_rows(labels: Tensor, num_classes: int) -> list[Any]:
-    """Per class, a slice when its rows are contiguous (the usual class blocks), else an index tensor."""
-    rows: list[Any] = []
-    for c in range(num_classes):
-        idx = (labels == c).nonzero()[:, 0]
-        if idx.numel() and int(idx[-1] - idx[0]) + 1 == idx.numel():
-            rows.append(slice(int(idx[0]), int(idx[-1]) + 1))
-        else:
-            rows.append(idx)
-    return rows
 
 
 def _summarise_steps(steps: list[dict[str, float]]) -> dict[str, float]:

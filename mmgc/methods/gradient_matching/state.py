@@ -71,8 +71,8 @@ class Run:
     opt_s: Optional[torch.optim.Optimizer]
     selector: "Selector"
     labels: Tensor  # the synthetic labels the backbone's rows carry
-    class_rows: list[Any]  # per class, its rows of the synthetic logits
-    coeff: list[float]  # per class, the weight of its matching distance
+    row_weights: Tensor  # [C, rows]: 1 / rows of class c on its rows of the synthetic logits (`class_row_weights`)
+    coeff: Tensor  # [C]: per class, the weight of its matching distance
     regularizers: dict[str, RegularizerHook]  # name -> the config's training-time regularizers
     start: float  # perf_counter at the start
     history: list[dict[str, Any]] = field(default_factory=list)

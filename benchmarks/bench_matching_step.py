@@ -1,0 +1,129 @@
+"""Milliseconds per matching step, the engine's per-class loop against its batched path, side by side.
+
+Cells (``--cells``):
+
+- ``lastfm-5``: the quickstart's GCond on ``lastfm-2k`` at 5% (71 synthetic nodes, 12 classes, 128 + 128
+  dims; 20 epochs x 6 outer steps, lr_feat 0.05, lr_adj 0.01, the default alternation: 10 structure
+  epochs then 10 feature epochs, diagnostics every epoch);
+- ``conflict-3``: the same budget on the conflict testbed ``synthetic-conflict`` at 3% (54 nodes);
+- ``n300``: n = 300 synthetic nodes of the Ele-fashion-shaped preset at scale 0.05 (d = 1,024), one
+  structure and one feature epoch after a warm-up (the paper-sized epoch).
+
+For each cell, method (``--methods``) and path (``--paths``: ``loop``, the reference that computes
+every class's gradients one by one, and ``batched``, the default) the run condenses in this process
+with the checkpoint selection reduced to the last epoch; the step time is an epoch's wall (and CPU)
+seconds over its outer steps, taken from the run's history (epochs after the first, selection not
+included), and every (cell, method, path) runs once per round, ``--rounds`` rounds interleaved,
+reporting the median. The FLOPs of one epoch's matrix products (`torch.utils.flop_counter`) give the
+FLOP per step and the rate the step reaches, against this machine's float32 product rate.
+
+    python benchmarks/bench_matching_step.py                       # both paths, the quickstart cells
+    python benchmarks/bench_matching_step.py --cells n300 --rounds 1
+    python benchmarks/bench_matching_step.py --threads 2 --paths batched
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+import warnings
+
+from timing import matmul_rates
+
+QUICKSTART = dict(epochs=20, outer_loop=6, lr_feat=0.05, lr_adj=0.01, select_every=0, select_epochs=1)
+CELLS = {
+    "lastfm-5": ("lastfm-2k", {"width": 128}, 0.05, QUICKSTART),
+    "conflict-3": ("synthetic-conflict", {}, 0.03, QUICKSTART),
+    "n300": ("synth-ele-fashion", {"scale": 0.05}, None, dict(epochs=3, outer_loop=20, select_every=0,
+                                                              select_epochs=1, structure_epochs=1, cycle_epochs=2,
+                                                              diagnostics_every=0)),
+}
+METHOD_EXTRA = {"sr_gm": {"lam": 10.0}}
+
+
+def step_times(history: list[dict], outer_loop: int) -> tuple[float, float]:
+    """Median wall and CPU milliseconds per outer step over the epochs after the first."""
+    epochs = history[1:] or history
+    return (1000 * statistics.median(h["seconds"] for h in epochs) / outer_loop,
+            1000 * statistics.median(h["cpu_seconds"] for h in epochs) / outer_loop)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cells", default="lastfm-5,conflict-3")
+    p.add_argument("--methods", default="gcond,sr_gm")
+    p.add_argument("--paths", default="loop,batched")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", default=None, help="also write the figures here")
+    args = p.parse_args(argv)
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from mmgc.datasets import load_dataset
+    from mmgc.methods import Context, create_method
+    from mmgc.runtime import set_threads
+
+    warnings.simplefilter("ignore")
+    set_threads(args.threads)
+    cells = [c for c in args.cells.split(",") if c]
+    methods = [m for m in args.methods.split(",") if m]
+    paths = [q for q in args.paths.split(",") if q]
+    graphs = {c: load_dataset(CELLS[c][0], **CELLS[c][1]) for c in cells}
+
+    def run(cell: str, method: str, path: str, flops: bool = False):
+        _, _, ratio, config = CELLS[cell]
+        graph = graphs[cell]
+        if ratio is None:  # n300: the ratio that gives 300 synthetic nodes
+            ratio = 300 / graph.visible_graph().num_nodes + 1e-9
+        m = create_method(method, dict(config, **METHOD_EXTRA.get(method, {})))
+        m.gradient_path = path
+        if not flops:
+            return m.condense(graph, ratio, Context(seed=0)), m.config.outer_loop
+        counter = FlopCounterMode(display=False)
+        one = create_method(method, dict(config, **METHOD_EXTRA.get(method, {}), epochs=1))
+        one.gradient_path = path
+        with counter:
+            one.condense(graph, ratio, Context(seed=0))
+        return counter.get_total_flops() / one.config.outer_loop
+
+    samples: dict[tuple, list[tuple[float, float]]] = {}
+    for round_ in range(args.rounds):
+        for cell in cells:
+            for method in methods:
+                for path in paths:
+                    condensed, outer = run(cell, method, path)
+                    samples.setdefault((cell, method, path), []).append(step_times(condensed.info["history"], outer))
+        print(f"round {round_ + 1}/{args.rounds} done (load {os.getloadavg()[0]:.2f})", flush=True)
+    flop = {(cell, method): run(cell, method, "batched", flops=True) for cell in cells for method in methods}
+    rate = matmul_rates(torch)["PGE block 2048x128x128"]
+
+    print(f"\nthreads {args.threads}; float32 product rate {rate:.0f} GFLOP/s (2,048 x 128 x 128); "
+          f"medians of {args.rounds} interleaved rounds\n")
+    print("| cell | method | path | ms/step (wall) | ms/step (CPU) | FLOP/step | rate reached | loop / batched |")
+    print("|---|---|---|---|---|---|---|---|")
+    figures = []
+    for cell in cells:
+        for method in methods:
+            medians = {q: (statistics.median(s[0] for s in samples[(cell, method, q)]),
+                           statistics.median(s[1] for s in samples[(cell, method, q)])) for q in paths}
+            for path in paths:
+                wall, cpu = medians[path]
+                gflops = flop[(cell, method)] / 1e9
+                reached = gflops / (wall / 1000)
+                speedup = medians["loop"][0] / wall if "loop" in medians else float("nan")
+                print(f"| {cell} | {method} | {path} | {wall:.1f} | {cpu:.1f} | {gflops:.2f} G | "
+                      f"{reached:.1f} GFLOP/s ({100 * reached / rate:.0f}%) | {speedup:.2f}x |")
+                figures.append(dict(cell=cell, method=method, path=path, ms_per_step_wall=wall, ms_per_step_cpu=cpu,
+                                    gflop_per_step=gflops, rate_gflops=reached, machine_gflops=rate))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"threads": args.threads, "rounds": args.rounds, "figures": figures}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
