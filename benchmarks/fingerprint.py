@@ -128,8 +128,12 @@ def run(out: str, only: list[str] | None) -> None:
 
 
 def _max_diff(a: Any, b: Any) -> float:
-    """The largest absolute difference between two equally shaped nested lists of numbers (inf if the
-    shapes differ)."""
+    """The largest absolute difference between two equally shaped nested lists or mappings of numbers
+    (inf if the shapes differ)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if set(a) != set(b):
+            return math.inf
+        return max((_max_diff(a[k], b[k]) for k in a), default=0.0)
     if isinstance(a, list) and isinstance(b, list):
         if len(a) != len(b):
             return math.inf

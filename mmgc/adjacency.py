@@ -5,9 +5,12 @@ weighted one. Backbones call `Adjacency.gcn()` / `Adjacency.mean()` and `propaga
 serves both kinds of graph. The sparse operators are computed once and cached; the dense ones are
 recomputed on each call so that gradients flow into a learned synthetic adjacency.
 
-An edge list can also be propagated by gather and scatter-add (``gather_scatter``) instead of a
-sparse matrix product: the form `torch.func.vmap` can batch, with one graph per batch entry (the
-gradient-matching engine's per-class real gradients run every class's subgraph this way at once).
+An edge list can also be propagated by its own operator (``gather_scatter``: `GatherScatter`, a CSR
+product when the edges are sorted by row, with self loops kept apart as a diagonal and a symmetric
+operator's backward reusing the same product) instead of a cached sparse matrix: built anew on every
+call, differentiable to any order, and for a batch of graphs given as one disjoint edge list it
+takes a batch of features (the gradient-matching engine's per-class real gradients run every class's
+subgraph this way at once).
 
 `CSR` is the neighbour-list index the neighbour samplers share (the training loop's mini-batches,
 the gradient-matching engine's per-class sampler, the regularizers' batches); each sampler keeps
@@ -48,7 +51,7 @@ class Adjacency:
 
     ``dtype``: the floating type of an edge list's operators. ``gather_scatter``: an edge list's
     `gcn` / `mean` are `EdgeOperator` s, recomputed on every call (nothing cached), which
-    `propagate` applies by gather and scatter-add: the form `torch.func.vmap` can batch."""
+    `propagate` applies with `GatherScatter`."""
 
     num_nodes: int
     edge_index: Tensor | None = None
@@ -101,7 +104,7 @@ class Adjacency:
         if self.gather_scatter:  # the self loops as a diagonal: the edge list stays as given (sorted rows stay sorted)
             row, col = self.edge_index
             w = self._weights()
-            d = (self._degrees(row, col, w) + 1).pow(-0.5)
+            d = (self._degrees(row, w) + 1).pow(-0.5)
             return EdgeOperator(row, col, d[row] * w * d[col], n, diagonal=d * d, symmetric=True)
         if "gcn" in self._cache:
             return self._cache["gcn"]
@@ -109,7 +112,7 @@ class Adjacency:
         row = torch.cat([self.edge_index[0], loops])
         col = torch.cat([self.edge_index[1], loops])
         w = torch.cat([self._weights(), torch.ones(n, device=loops.device, dtype=self.dtype)])
-        d = torch.zeros(n, device=w.device, dtype=self.dtype).index_add_(0, row, w).pow(-0.5)
+        d = self._degrees(row, w).pow(-0.5)
         self._cache["gcn"] = _csr(row, col, d[row] * w * d[col], n)
         return self._cache["gcn"]
 
@@ -122,18 +125,14 @@ class Adjacency:
         n = self.num_nodes
         row, col = self.edge_index
         w = self._weights()
-        deg = self._degrees(row, col, w).clamp_min(1e-12)
+        deg = self._degrees(row, w).clamp_min(1e-12)
         if self.gather_scatter:
             return EdgeOperator(row, col, w / deg[row], n, symmetric=False)
         self._cache["mean"] = _csr(row, col, w / deg[row], n)
         return self._cache["mean"]
 
-    def _degrees(self, row: Tensor, col: Tensor, w: Tensor) -> Tensor:
-        """The weighted degree ``sum_{e: row[e] = i} w[e]`` of every node (an edge list's own operator
-        applied to ones, so it batches under `torch.func.vmap` as the propagation does)."""
-        if self.gather_scatter:
-            ones = torch.ones(self.num_nodes, 1, device=w.device, dtype=self.dtype)
-            return GatherScatter.apply(ones, row, col, w, self.num_nodes, False)[:, 0]
+    def _degrees(self, row: Tensor, w: Tensor) -> Tensor:
+        """The weighted degree ``sum_{e: row[e] = i} w[e]`` of every node."""
         return torch.zeros(self.num_nodes, device=w.device, dtype=self.dtype).index_add_(0, row, w)
 
     def edges(self) -> tuple[Tensor, Tensor]:
@@ -158,12 +157,11 @@ def _csr(row: Tensor, col: Tensor, value: Tensor, n: int) -> Tensor:
 
 
 def propagate(operator: Tensor | EdgeOperator, h: Tensor) -> Tensor:
-    """``operator @ h`` for a dense (``[n, n]`` or batched ``[B, n, n]``), sparse or edge-list operator."""
+    """``operator @ h`` for a dense (``[n, n]`` or batched ``[B, n, n]``), sparse or edge-list operator.
+    An edge list over ``B * m`` nodes (a batch of B graphs as one disjoint graph) also takes a batch
+    ``h`` ``[B, m, k]``."""
     if isinstance(operator, EdgeOperator):
-        out = GatherScatter.apply(h, operator.row, operator.col, operator.weight, operator.num_nodes, operator.symmetric)
-        if operator.diagonal is None:
-            return out
-        return out + operator.diagonal.reshape((-1,) + (1,) * (h.dim() - 1)) * h
+        return _propagate_edges(operator, h)
     if operator.layout == torch.strided:
         return operator @ h
     return torch.sparse.mm(operator, h)
@@ -187,28 +185,34 @@ def _gather_scatter(h: Tensor, row: Tensor, col: Tensor, weight: Tensor, num_nod
     return out.reshape((num_nodes,) + h.shape[1:])
 
 
+def _propagate_edges(operator: EdgeOperator, h: Tensor) -> Tensor:
+    """`propagate` for an `EdgeOperator`: its edges by `GatherScatter` (none: nothing to gather), then
+    its diagonal; a batch ``[B, m, k]`` runs as the ``B * m`` rows of the operator's disjoint graph."""
+    batch = h.dim() > 2 and h.shape[0] * h.shape[1] == operator.num_nodes
+    flat = h.reshape((operator.num_nodes,) + h.shape[2:]) if batch else h
+    if operator.row.numel():
+        out = GatherScatter.apply(flat, operator.row, operator.col, operator.weight, operator.num_nodes,
+                                  operator.symmetric)
+        if operator.diagonal is not None:
+            out = out + operator.diagonal.reshape((-1,) + (1,) * (flat.dim() - 1)) * flat
+    elif operator.diagonal is not None:
+        out = operator.diagonal.reshape((-1,) + (1,) * (flat.dim() - 1)) * flat
+    else:
+        out = flat.new_zeros((operator.num_nodes,) + flat.shape[1:])
+    return out.reshape(h.shape[:2] + out.shape[1:]) if batch else out
+
+
 class GatherScatter(torch.autograd.Function):
     """``out[row[e]] += weight[e] * h[col[e]]`` (``out`` with ``num_nodes`` rows): an edge list's
     operator, differentiable in ``h`` and ``weight`` (to any order); ``symmetric``: the operator is
     its own transpose (square, undirected, symmetric weights), so the backward pass reuses the edge
-    list in its order.
-
-    Under `torch.func.vmap` a batch of graphs runs as one disjoint graph (each graph's rows offset by
-    its index), so the batch costs one product, not one per graph; an unbatched ``h`` (node features
-    shared by every graph of the batch) is read directly.
-    """
-
-    generate_vmap_rule = False
+    list in its order, and a row-sorted list stays a CSR product both ways."""
 
     @staticmethod
-    def forward(h: Tensor, row: Tensor, col: Tensor, weight: Tensor, num_nodes: int, symmetric: bool) -> Tensor:
-        return _gather_scatter(h, row, col, weight, num_nodes)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output) -> None:
-        h, row, col, weight, _, symmetric = inputs
+    def forward(ctx, h: Tensor, row: Tensor, col: Tensor, weight: Tensor, num_nodes: int, symmetric: bool) -> Tensor:
         ctx.symmetric, ctx.rows_in = symmetric, h.shape[0]
         ctx.save_for_backward(h if ctx.needs_input_grad[3] else None, row, col, weight)
+        return _gather_scatter(h, row, col, weight, num_nodes)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
@@ -222,26 +226,6 @@ class GatherScatter(torch.autograd.Function):
         if ctx.needs_input_grad[3]:
             grad_weight = (grad.index_select(0, row) * h.index_select(0, col)).reshape(row.numel(), -1).sum(1)
         return grad_h, None, None, grad_weight, None, None
-
-    @staticmethod
-    def vmap(info, in_dims, h: Tensor, row: Tensor, col: Tensor, weight: Tensor, num_nodes: int, symmetric: bool):
-        batch = info.batch_size
-        h_dim, row_dim, col_dim, weight_dim = in_dims[:4]
-
-        def batched(t: Tensor, dim: int | None) -> Tensor:
-            return t.expand((batch,) + t.shape) if dim is None else t.movedim(dim, 0)
-
-        row, col, weight = batched(row, row_dim), batched(col, col_dim), batched(weight, weight_dim)
-        offsets = torch.arange(batch, device=row.device)[:, None]
-        rows = (row + offsets * num_nodes).reshape(-1)
-        if h_dim is None:  # features shared by the batch: read them as they are, one output block per graph
-            out = _gather_scatter(h, rows, col.reshape(-1), weight.reshape(-1), batch * num_nodes)
-            return out.reshape((batch, num_nodes) + h.shape[1:]), 0
-        h = h.movedim(h_dim, 0)
-        cols = (col + offsets * h.shape[1]).reshape(-1)
-        out = GatherScatter.apply(h.reshape((-1,) + h.shape[2:]), rows, cols, weight.reshape(-1), batch * num_nodes,
-                                  symmetric)
-        return out.reshape((batch, num_nodes) + h.shape[2:]), 0
 
 
 @dataclass(frozen=True)

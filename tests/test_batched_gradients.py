@@ -7,11 +7,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.func import vmap
 
 import mmgc.methods.gradient_matching.gradients as gradients
 from conftest import make_tiny_graph
-from mmgc.adjacency import Adjacency, GatherScatter
+from mmgc.adjacency import Adjacency, GatherScatter, propagate
 from mmgc.methods import Context, create_method
 from mmgc.methods.gradient_matching.gradients import (
     class_row_weights, real_class_gradient, real_gradients, synthetic_gradients,
@@ -51,18 +50,20 @@ def test_gather_scatter_is_the_sparse_product_sorted_or_not_and_differentiable_t
     assert torch.autograd.gradgradcheck(lambda h, w: GatherScatter.apply(h, row, col, w, n, False), (h, weight))
 
 
-def test_gather_scatter_batches_graphs_under_vmap_with_shared_or_own_features():
+@pytest.mark.parametrize("shared", [True, False])
+def test_an_edge_list_of_disjoint_graphs_propagates_a_batch_graph_by_graph(shared):
     torch.manual_seed(1)
     n, batch = 6, 4
-    edges = torch.sort(torch.randint(0, n, (batch, 2, 15)), dim=2).values  # rows sorted per graph
-    weight = torch.rand(batch, 15, dtype=torch.float64)
-    shared = torch.randn(n, 2, dtype=torch.float64)
-    own = torch.randn(batch, n, 2, dtype=torch.float64)
-    apply = lambda h, e, w: GatherScatter.apply(h, e[0], e[1], w, n, False)  # noqa: E731
-    expected_shared = torch.stack([apply(shared, edges[b], weight[b]) for b in range(batch)])
-    expected_own = torch.stack([apply(own[b], edges[b], weight[b]) for b in range(batch)])
-    assert torch.allclose(vmap(apply, in_dims=(None, 0, 0))(shared, edges, weight), expected_shared, atol=1e-12)
-    assert torch.allclose(vmap(apply)(own, edges, weight), expected_own, atol=1e-12)
+    graphs = [torch.randint(0, n, (2, 9)) for _ in range(batch)]
+    graphs = [torch.cat([e, e.flip(0)], 1) for e in graphs]  # undirected
+    union = torch.cat([e + b * n for b, e in enumerate(graphs)], 1)
+    h = torch.randn(batch, n, 3, dtype=torch.float64)
+    if shared:  # one feature matrix, projected by each graph's own weight copy
+        h = (torch.randn(n, 5, dtype=torch.float64) @ torch.randn(batch, 5, 3, dtype=torch.float64))
+    operator = Adjacency.from_edge_index(union, batch * n, dtype=torch.float64, gather_scatter=True).gcn()
+    expected = torch.stack([propagate(Adjacency.from_edge_index(e, n, dtype=torch.float64).gcn(), h[b])
+                            for b, e in enumerate(graphs)])
+    assert torch.allclose(propagate(operator, h), expected, rtol=0, atol=1e-12)
 
 
 # ------------------------------------------------------------------------------------ the sampler
@@ -99,13 +100,13 @@ def test_the_loop_is_gcond_per_class_loss_on_each_class_subgraph(backbone):
 
 @pytest.mark.parametrize("layout", ["union", "blocks"])
 @pytest.mark.parametrize("backbone", BATCHED)
-def test_batched_real_gradients_equal_the_loop(backbone, layout, monkeypatch):
-    monkeypatch.setattr(gradients, "UNION_FACTOR", 10**9 if layout == "union" else 0)
+def test_batched_real_gradients_equal_the_loop(backbone, layout):
     graph = _graph64()
     method, setup, model = _setup(graph, backbone)
     samples = setup.sampler.sample()
     loop = real_gradients(method.real_class_gradient, model, samples, setup.x_real, setup.y_real, "loop")
-    batched = real_gradients(method.real_class_gradient, model, samples, setup.x_real, setup.y_real, "batched")
+    batched = real_gradients(method.real_class_gradient, model, samples, setup.x_real, setup.y_real, "batched",
+                             layout)
     for a, b in zip(loop, batched):
         assert a.shape == b.shape and torch.allclose(a, b, rtol=0, atol=1e-10)
 
@@ -120,7 +121,8 @@ def test_batched_real_gradients_in_small_chunks_equal_one_chunk(monkeypatch):
     assert all(torch.allclose(a, b, rtol=0, atol=1e-12) for a, b in zip(whole, chunked))
 
 
-def test_sr_gm_target_gradient_batched_equals_its_loop():
+@pytest.mark.parametrize("layout", ["union", "blocks"])
+def test_sr_gm_target_gradient_batched_equals_its_loop(layout):
     graph = _graph64()
     method = create_method("sr_gm", dict(epochs=1, outer_loop=1, hidden=8, batch_per_class=10, fanouts=[3, 2],
                                          decouple_target="target_gradient"))
@@ -129,7 +131,8 @@ def test_sr_gm_target_gradient_batched_equals_its_loop():
     model = build_backbone("sgc", graph.feature_dim, 8, graph.num_classes, modalities=graph.modalities).double()
     samples = setup.sampler.sample()
     loop = real_gradients(method.real_class_gradient, model, samples, setup.x_real, setup.y_real, "loop")
-    batched = real_gradients(method.real_class_gradient, model, samples, setup.x_real, setup.y_real, "batched")
+    batched = real_gradients(method.real_class_gradient, model, samples, setup.x_real, setup.y_real, "batched",
+                             layout)
     assert all(torch.allclose(a, b, rtol=0, atol=1e-10) for a, b in zip(loop, batched))
 
 

@@ -79,13 +79,14 @@ def project_conflicts(g: Tensor, layout: Layout) -> tuple[Tensor, Tensor]:
 
 
 def decoupled_sum(vectors: list[Tensor]) -> Tensor:
-    """The sum of ``vectors`` (equal-length 1-D gradients, one per modality) after PCGrad: where two
-    have a negative inner product each loses its component along the other, both from the original
-    pair (`project_conflicts` on one row); without conflict, the plain sum."""
-    stacked = torch.stack(vectors)
-    width = stacked.shape[1]
+    """The sum of ``vectors`` (gradients of equal shape ``[..., P]``, one per modality) after PCGrad:
+    where two have a negative inner product each loses its component along the other, both from the
+    original pair (`project_conflicts`, one row per leading index); without conflict, the plain sum."""
+    stacked = torch.stack(vectors, -2)  # [..., M, P]
+    width = stacked.shape[-1]
     layout = {str(m): (m * width, (m + 1) * width) for m in range(len(vectors))}
-    return project_conflicts(stacked.reshape(1, -1), layout)[0].reshape(len(vectors), width).sum(0)
+    projected = project_conflicts(stacked.reshape(-1, len(vectors) * width), layout)[0]
+    return projected.reshape(stacked.shape).sum(-2)
 
 
 LAPLACIANS = ("unnormalized", "normalized", "normalized_self_loops")

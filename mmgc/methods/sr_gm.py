@@ -145,19 +145,21 @@ class SRGM(GCond):
                             seed_weight: Tensor, labels: Tensor) -> tuple[Tensor, ...]:
         """GCond's real class gradient; with ``decouple_target=target_gradient`` the PCGrad sum of the
         per-modality gradients from forwards on the same sampled subgraph with every other modality's
-        columns zeroed."""
+        columns zeroed (per class, also for a batch of classes)."""
         cfg, layout = self.config, model.modalities
         if not (cfg.decouple and cfg.decouple_target == "target_gradient") or len(layout) < 2:
             return super().real_class_gradient(model, params, x, adj, seed_weight, labels)
+        own = dict(model.named_parameters())
+        lead = [params[name].shape[: params[name].dim() - own[name].dim()] for name in params]  # () or (C,)
         columns = torch.arange(x.shape[-1], device=x.device)
         per_modality = []
         for start, stop in layout.values():
             keep = ((columns >= start) & (columns < stop)).to(x.dtype)
             grads = super().real_class_gradient(model, params, x * keep, adj, seed_weight, labels)
-            per_modality.append(torch.cat([g.reshape(-1) for g in grads]))
+            per_modality.append(torch.cat([g.reshape(shape + (-1,)) for g, shape in zip(grads, lead)], -1))
         target = decoupled_sum(per_modality)
-        return tuple(piece.reshape(p.shape) for piece, p in zip(target.split([p.numel() for p in params.values()]),
-                                                                 params.values()))
+        sizes = [own[name].numel() for name in params]
+        return tuple(piece.reshape(p.shape) for piece, p in zip(target.split(sizes, -1), params.values()))
 
     def extra_terms(self, state: StepState) -> dict[str, Tensor]:
         cfg = self.config

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Callable
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmgc.adjacency import Adjacency
@@ -41,10 +42,13 @@ class Backbone(nn.Module):
     """
 
     name: str = ""
-    batches_over_graphs: bool = False
-    """The forward reads the graph only through `Adjacency.gcn` / `Adjacency.mean` and `propagate`, so
-    `torch.func.vmap` can run it on a batch of graphs given as edge lists (the gradient-matching
-    engine then batches its per-class gradients; other backbones take its per-class loop)."""
+    parameter_batch: bool = False
+    """The forward also runs with a leading batch dimension on every parameter (B copies, through
+    `torch.func.functional_call`), on a batch of B graphs of m nodes given as one disjoint edge list
+    (`Adjacency` over B * m nodes) and features ``[B, m, d]`` or shared ``[m, d]``: logits ``[B, m,
+    C]``, graph b's from copy b. Its layers go through `linear` and `propagate`, which take both. The
+    gradient-matching engine then gets every class's real gradient from one forward and backward;
+    other backbones take its per-class loop."""
 
     def __init__(self, in_dim: int, hidden: int, num_classes: int, layers: int = 2, dropout: float = 0.0,
                  modalities: dict[str, tuple[int, int]] | None = None):
@@ -88,6 +92,26 @@ class Backbone(nn.Module):
         """
         weight = first_input_weight(self, self.in_dim)
         return sliced_modality_embeddings(x, adj, weight, self.modalities, index, attach)
+
+
+def linear(h: Tensor, layer: nn.Linear) -> Tensor:
+    """``h W^T + b`` of ``layer``; with a leading batch dimension on its parameters (see
+    `Backbone.parameter_batch`), each batch entry's rows by that entry's copy (``h`` ``[B, m, in]``, or
+    ``[m, in]`` shared by the batch)."""
+    weight = layer.weight
+    if weight.dim() == 2:
+        return F.linear(h, weight, layer.bias)
+    out = project(h, weight)
+    return out if layer.bias is None else out + layer.bias.unsqueeze(-2)
+
+
+def project(h: Tensor, weight: Tensor) -> Tensor:
+    """``h W^T``; for a batch of weight copies ``[B, out, in]`` and features shared by the batch
+    (``h`` ``[m, in]``), one product with all copies side by side (``[m, B * out]``), not B thin ones."""
+    if weight.dim() == 2 or h.dim() > 2:
+        return h @ weight.mT
+    batch, out_dim, in_dim = weight.shape
+    return (h @ weight.reshape(batch * out_dim, in_dim).T).reshape(h.shape[0], batch, out_dim).transpose(0, 1)
 
 
 def first_input_weight(module: nn.Module, in_dim: int) -> Tensor:

@@ -6,13 +6,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmgc.adjacency import Adjacency, propagate
-from mmgc.models.base import Backbone, register_backbone
+from mmgc.models.base import Backbone, project, register_backbone
 
 
 @register_backbone("gcn")
 class GCN(Backbone):
     sparse_input = True  # the forward starts with a plain matmul of x, so x may be sparse CSR
-    batches_over_graphs = True
+    parameter_batch = True
 
     def __init__(self, in_dim: int, hidden: int, num_classes: int, layers: int = 2, dropout: float = 0.0,
                  modalities: dict[str, tuple[int, int]] | None = None):
@@ -24,7 +24,7 @@ class GCN(Backbone):
         operator = adj.gcn()
         h = x
         for i, linear in enumerate(self.linears):
-            h = propagate(operator, h @ linear.weight.T) + linear.bias
+            h = propagate(operator, project(h, linear.weight)) + linear.bias.unsqueeze(-2)
             if i < len(self.linears) - 1:
                 h = F.dropout(F.relu(h), self.dropout, self.training)
         return h

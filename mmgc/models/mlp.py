@@ -7,13 +7,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmgc.adjacency import Adjacency
-from mmgc.models.base import Backbone, register_backbone
+from mmgc.models.base import Backbone, linear, register_backbone
 
 
 @register_backbone("mlp")
 class MLP(Backbone):
     sparse_input = True  # the forward starts with a plain matmul of x, so x may be sparse CSR
-    batches_over_graphs = True
+    parameter_batch = True
 
     def __init__(self, in_dim: int, hidden: int, num_classes: int, layers: int = 2, dropout: float = 0.0,
                  modalities: dict[str, tuple[int, int]] | None = None):
@@ -23,8 +23,8 @@ class MLP(Backbone):
 
     def forward(self, x: Tensor, adj: Adjacency | None = None) -> Tensor:
         h = x
-        for i, linear in enumerate(self.linears):
-            h = linear(h)
+        for i, layer in enumerate(self.linears):
+            h = linear(h, layer)
             if i < len(self.linears) - 1:
                 h = F.dropout(F.relu(h), self.dropout, self.training)
         return h

@@ -21,7 +21,7 @@ from mmgc.models.gcn import GCN
 
 @register_backbone("mmgcn")
 class MMGCN(Backbone):
-    batches_over_graphs = True
+    parameter_batch = True
     def __init__(self, in_dim: int, hidden: int, num_classes: int, layers: int = 2, dropout: float = 0.0,
                  modalities: dict[str, tuple[int, int]] | None = None):
         super().__init__(in_dim, hidden, num_classes, layers, dropout, modalities)
@@ -41,7 +41,7 @@ class MMGCN(Backbone):
         out = None
         for name, branch in self.branches.items():
             start, stop = self.modalities[name]
-            logits = branch(x[:, start:stop], adj)
+            logits = branch(x[..., start:stop], adj)
             out = logits if out is None else out + logits
         return out
 

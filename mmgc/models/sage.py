@@ -15,13 +15,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmgc.adjacency import Adjacency, propagate
-from mmgc.models.base import Backbone, register_backbone
+from mmgc.models.base import Backbone, linear, register_backbone
 
 
 @register_backbone("sage")
 class GraphSAGE(Backbone):
     sparse_input = True  # the forward starts with a plain matmul of x, so x may be sparse CSR
-    batches_over_graphs = True
+    parameter_batch = True
 
     def __init__(self, in_dim: int, hidden: int, num_classes: int, layers: int = 2, dropout: float = 0.0,
                  modalities: dict[str, tuple[int, int]] | None = None):
@@ -34,7 +34,7 @@ class GraphSAGE(Backbone):
         operator = adj.mean()
         h = x
         for i, (root, neigh) in enumerate(zip(self.roots, self.neighs)):
-            h = root(h) + propagate(operator, neigh(h))
+            h = linear(h, root) + propagate(operator, linear(h, neigh))
             if i < len(self.roots) - 1:
                 h = F.dropout(F.relu(h), self.dropout, self.training)
         return h

@@ -11,13 +11,13 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from mmgc.adjacency import Adjacency, propagate
-from mmgc.models.base import Backbone, register_backbone
+from mmgc.models.base import Backbone, linear, register_backbone
 
 
 @register_backbone("sgc")
 class SGC(Backbone):
     sparse_input = True  # the forward starts with a plain matmul of x, so x may be sparse CSR
-    batches_over_graphs = True
+    parameter_batch = True
 
     def __init__(self, in_dim: int, hidden: int, num_classes: int, layers: int = 2, dropout: float = 0.0,
                  modalities: dict[str, tuple[int, int]] | None = None):
@@ -26,7 +26,7 @@ class SGC(Backbone):
 
     def forward(self, x: Tensor, adj: Adjacency) -> Tensor:
         operator = adj.gcn()
-        h = self.linear(x)
+        h = linear(x, self.linear)
         for _ in range(self.num_layers):
             h = propagate(operator, h)
         return h

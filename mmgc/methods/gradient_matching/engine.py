@@ -15,7 +15,7 @@ One condensation (`GradientMatchingMethod.condense`):
   or ``n_c / n`` (``by_total``) and ``D`` one of `match_distances`. The per-class gradients and
   distances of all classes are computed in a few batched calls (`gradients`; ``gradient_path =
   "loop"`` computes them one class at a time, the reference the batched path equals up to
-  summation order; backbones that cannot run under `torch.func.vmap` always take the loop).
+  summation order; backbones without a parameter batch always take the loop).
 - **Alternation.** With a structure generator, epochs with ``epoch % cycle_epochs <
   structure_epochs`` step the generator, the others step the features (GCond: 10 of every 50).
   Only the phase's parameters are stepped (the backward pass computes only theirs, and a feature
@@ -86,7 +86,7 @@ HOOKS: dict[str, str] = {
     "synthetic_adjacency": "the synthetic adjacency of the generator (differentiable, or for inference)",
     "synthetic_forward": "the backbone's logits on the synthetic graph (MSGC: B graphs in one batched pass)",
     "synthetic_labels": "the labels of those logits' rows (MSGC: repeated B times)",
-    "real_class_gradient": "one class's real gradient, written with torch.func so it can be batched over the classes "
+    "real_class_gradient": "one class's real gradient, or a batch of classes' at once "
                            "(SR-GM's target_gradient: the PCGrad sum of per-modality gradients)",
     "extra_terms": "named, weighted extra terms of the outer loss, each logged (SR-GM's damping, SGDD's terms)",
     "adjust_outer_gradients": "edit the gradients before the optimiser step (SR-GM's meta_gradient decoupling)",
@@ -155,9 +155,8 @@ class GradientMatchingMethod(CondensationMethod):
 
     def real_class_gradient(self, model: nn.Module, params: dict[str, Tensor], x: Tensor, adj: Adjacency,
                             seed_weight: Tensor, labels: Tensor) -> tuple[Tensor, ...]:
-        """One class's real gradient on its sampled subgraph ``(x, adj)``: the gradient of
-        ``sum_i seed_weight_i * CE(logits_i, labels_i)`` w.r.t. ``params`` (written with `torch.func`,
-        so the engine may run it batched over the classes with `torch.func.vmap`)."""
+        """One class's real gradient on its sampled subgraph ``(x, adj)``, or a batch of classes' at once
+        (`mmgc.methods.gradient_matching.gradients.real_class_gradient`)."""
         return real_class_gradient(model, params, x, adj, seed_weight, labels)
 
     def extra_terms(self, state: StepState) -> dict[str, Tensor]:
@@ -190,8 +189,8 @@ class GradientMatchingMethod(CondensationMethod):
 
     # -------------------------------------------------------------------------------- engine parts
     def _path(self, model: nn.Module) -> GradientPath:
-        """The gradient path of this backbone: the loop for one that cannot run under `torch.func.vmap`."""
-        return self.gradient_path if getattr(model, "batches_over_graphs", False) else "loop"
+        """The gradient path of this backbone: the loop for one without a parameter batch."""
+        return self.gradient_path if getattr(model, "parameter_batch", False) else "loop"
 
     def synthetic_operand(self, run: Run, adj: Tensor, frozen: bool = False) -> Adjacency:
         """The backbone's graph operand for the synthetic adjacency. ``frozen``: ``adj`` is detached

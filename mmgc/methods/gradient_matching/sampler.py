@@ -16,7 +16,7 @@ shape (`ClassSamples.padded`, what a batched computation over the classes reads)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -71,6 +71,23 @@ class ClassSamples:
         s0, s1 = self.seed_ptr[c : c + 2].tolist()
         adj = Adjacency.from_edge_index(self.edge_index[:, e0:e1], n1 - n0, dtype=dtype, gather_scatter=gather_scatter)
         return self.nodes[n0:n1], adj, self.seed_pos[s0:s1], self.seeds[s0:s1]
+
+    def sizes(self) -> Tensor:
+        """Nodes of every class's block."""
+        return self.node_ptr[1:] - self.node_ptr[:-1]
+
+    def select(self, classes: Sequence[int]) -> "ClassSamples":
+        """The samples of ``classes`` only, in that order."""
+        def take(values: Tensor, ptr: Tensor, dim: int = 0) -> tuple[Tensor, Tensor]:
+            pieces = [values.narrow(dim, int(ptr[c]), int(ptr[c + 1] - ptr[c])) for c in classes]
+            counts = torch.tensor([p.shape[dim] for p in pieces], device=ptr.device)
+            return torch.cat(pieces, dim), torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+
+        nodes, node_ptr = take(self.nodes, self.node_ptr)
+        edge_index, edge_ptr = take(self.edge_index, self.edge_ptr, 1)
+        seed_pos, seed_ptr = take(self.seed_pos, self.seed_ptr)
+        seeds, _ = take(self.seeds, self.seed_ptr)
+        return ClassSamples(nodes, node_ptr, edge_index, edge_ptr, seed_pos, seeds, seed_ptr)
 
     def padded(self, y: Tensor, dtype: torch.dtype = torch.float32) -> PaddedSamples:
         """Every block padded to the largest one (``index`` ``[C, m]``); ``y`` the visible graph's labels."""
