@@ -253,7 +253,7 @@ def throughput_child(args: argparse.Namespace) -> None:
     graph = load_dataset(name, root=args.dataset_root, **options)
     ratio = _ratio_for(graph, args.concurrent_n)
     device = torch.device(args.device)
-    create_method("gcond", timing_config(1, args)).condense(graph, ratio, Context(device=device, seed=args.seed))
+    create_method("gcond", timing_config(2, args)).condense(graph, ratio, Context(device=device, seed=args.seed))
     ready = time.time()
     late = ready > args.start_at
     time.sleep(max(0.0, args.start_at - ready))

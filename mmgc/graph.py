@@ -56,6 +56,12 @@ def validate_modalities(modalities: Mapping[str, Any], width: int, where: str = 
     return layout
 
 
+def stored_bytes(nodes: int, feature_dim: int, undirected_edges: int) -> int:
+    """A graph's size in the one encoding every cost column uses: float32 features, an int64 label per
+    node, and each undirected edge once, as two int64 node ids and a float32 weight."""
+    return nodes * feature_dim * 4 + nodes * 8 + undirected_edges * (2 * 8 + 4)
+
+
 def normalize_edges(edge_index: Tensor, num_nodes: int, edge_weight: Tensor | None = None,
                     where: str = "edge_index") -> tuple[Tensor, Tensor | None]:
     """Make an edge list undirected and coalesced without self loops.
@@ -280,6 +286,14 @@ class MultimodalGraph:
     def num_visible_nodes(self) -> int:
         """The nodes of `visible_graph` (the N of a condensation ratio), without building it."""
         return int(self.train_mask.sum()) if self.setting == "inductive" else self.num_nodes
+
+    def visible_bytes(self) -> int:
+        """`stored_bytes` of `visible_graph`, without building it."""
+        row, col = self.edge_index
+        edges = self.num_edges
+        if self.setting == "inductive":
+            edges = int((self.train_mask[row] & self.train_mask[col]).sum()) // 2
+        return stored_bytes(self.num_visible_nodes, self.feature_dim, edges)
 
     def with_features(self, x: Tensor, modalities: Mapping[str, tuple[int, int]], suffix: str) -> "MultimodalGraph":
         """The same graph with other features (e.g. one modality only); the name gets ``suffix``."""

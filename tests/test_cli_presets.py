@@ -66,9 +66,9 @@ def test_run_applies_the_preset_and_set_wins(monkeypatch, capsys, tmp_path):
 
     monkeypatch.setattr(trial, "run_trial_detailed", fake)
     code, out, err = cli(monkeypatch, capsys, "run", "--dataset", "synthetic", "--method", "gcond", "--ratio", "0.05",
-                         "--preset", "cora", "--set", "epochs=3", "--rows-out", str(tmp_path / "rows.json"))
+                         "--preset", "cora", "--set", "epochs=30", "--rows-out", str(tmp_path / "rows.json"))
     assert code == 0, err
-    assert seen["config"] == {**load_preset("gcond", "cora"), "epochs": "3"}  # --set values are coerced by the config
+    assert seen["config"] == {**load_preset("gcond", "cora"), "epochs": "30"}  # --set values are coerced by the config
     assert "warning: preset gcond:cora was published for cora, not synthetic" in err
     rows = json.loads((tmp_path / "rows.json").read_text())
     assert json.loads(rows[0]["method_config"])["inner_loop"] == 15

@@ -117,7 +117,8 @@ class _Recorder:
 
 @pytest.mark.parametrize("method, config, stage", [
     ("herding", {"epochs": 7, "hidden": 16}, ("embed", 7)),
-    ("gcond", {"epochs": 3, "outer_loop": 1, "inner_loop": 1, "hidden": 16, "select_every": 2, "select_epochs": 5},
+    ("gcond", {"epochs": 3, "structure_epochs": 1, "outer_loop": 1, "inner_loop": 1, "hidden": 16, "select_every": 2,
+               "select_epochs": 5},
      ("condense", 3)),
 ])
 def test_methods_announce_their_long_stages_with_a_total(method, config, stage):

@@ -17,7 +17,8 @@ TABLES = ["table2_main", "table3_cross_arch", "table4_backbones", "table5_unalig
 BASE = {
     "name": "t",
     "datasets": [{"name": "synthetic", "ratios": [0.01, 0.03]}],
-    "methods": [{"name": "random"}, {"name": "gcond", "fixed": {"epochs": 5}, "search": "declared", "n_trials": 4}],
+    "methods": [{"name": "random"}, {"name": "gcond", "fixed": {"epochs": 5, "structure_epochs": 1}, "search": "declared",
+                 "n_trials": 4}],
 }
 
 
@@ -78,14 +79,14 @@ def test_parsed_values(tmp_path):
     assert exp.condense_seeds == (0, 1) and exp.eval_seeds == (3,)
     assert exp.cpu == 0.5 and exp.gpu == 0.25
     gcond = exp.methods[1]
-    assert set(gcond.search) == {"lr_feat", "lr_adj"} and gcond.n_trials == 4 and gcond.fixed == {"epochs": 5}
+    assert set(gcond.search) == {"lr_feat", "lr_adj"} and gcond.n_trials == 4 and gcond.fixed == {"epochs": 5, "structure_epochs": 1}
     assert len(exp.cells()) == 4
 
 
 def test_grid_original_anchors_and_modalities(tmp_path):
     text = """
 name: g
-x-gm: &gm {epochs: 3}
+x-gm: &gm {epochs: 3, structure_epochs: 1}
 datasets:
   - {name: synthetic, ratios: [0.01], modalities: [text]}
   - {name: synthetic, options: {alignment: unaligned}, ratios: [0.01]}
@@ -95,7 +96,7 @@ methods:
 """
     exp = load_experiment(write(tmp_path, text))
     assert [m.label for m in exp.methods] == ["original", "sr_gm[lam=1.0]", "sr_gm[lam=10.0]"]
-    assert exp.methods[1].fixed == {"epochs": 3, "lam": 1.0}
+    assert exp.methods[1].fixed == {"epochs": 3, "structure_epochs": 1, "lam": 1.0}
     assert exp.datasets[0].variant == "modalities=text" and exp.datasets[1].variant == "alignment=unaligned"
     cells = exp.cells()
     assert [c.ratio for c in cells if c.method.is_original] == [1.0, 1.0]

@@ -223,13 +223,34 @@ def test_gcond_condenses_the_tiny_graph_end_to_end(structure):
     info = condensed.info
     assert info["method"] == "gcond" and info["n"] == n and info["seed"] == 3
     assert len(info["history"]) == FAST["epochs"] and [s for s, _ in reporter.steps] == list(range(FAST["epochs"]))
-    first = info["history"][0]
+    first = info["history"][1]
     for key in ("loss_gm", "loss_total", "loss_inner", "seconds", "conflict_frac", "grad_cos", "dirichlet_G",
                 "intra_sim", "gradnorm_x/loss_gm"):
         assert key in first and math.isfinite(first[key]), key
     assert info["selected_epoch"] in (1, 3) and 0 <= info["selected_val"] <= 1
     phases = [h["phase"] for h in info["history"]]
-    assert phases == (["structure", "features", "features", "features"] if structure == "pge" else ["features"] * 4)
+    # GCond-X alternates as GCond does (feature_schedule=alternate): the same feature steps at the same epochs
+    assert phases == ["structure" if structure == "pge" else "idle", "features", "features", "features"]
+    steps = FAST["outer_loop"]
+    assert (info["feature_steps"], info["structure_steps"], info["outer_steps"]) == (
+        (3 * steps, steps, 4 * steps) if structure == "pge" else (3 * steps, 0, 3 * steps))
+
+
+def test_gcond_x_every_epoch_steps_the_features_in_every_epoch():
+    config = dict(FAST, structure="none", feature_schedule="every_epoch", select_every=0)
+    info = create_method("gcond", config).condense(make_tiny_graph(n=60, d_text=5, d_image=5), 0.2,
+                                                   Context(seed=3)).info
+    assert [h["phase"] for h in info["history"]] == ["features"] * 4
+    assert info["feature_steps"] == 4 * FAST["outer_loop"] and info["selected_epoch"] == 3
+
+
+@pytest.mark.parametrize("config", [dict(epochs=10), dict(epochs=3, structure="none"),
+                                    dict(epochs=4, structure_epochs=2, cycle_epochs=2)])
+def test_a_schedule_without_a_feature_epoch_is_refused(config):
+    with pytest.raises(InputError, match="give the features no epoch"):
+        create_method("gcond", config)
+    if config.get("structure") == "none":  # GraphSlim's schedule steps the features in every epoch
+        create_method("gcond", dict(config, feature_schedule="every_epoch"))
 
 
 def test_condensation_is_deterministic_under_a_seed_and_differs_across_seeds():

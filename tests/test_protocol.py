@@ -15,7 +15,7 @@ from mmgc.models.protocol import GraphTrainer, TrainingRecipe, edge_threshold, p
 
 
 def _selector(graph, **config) -> ValidationSelector:
-    method = create_method("gcond", dict(epochs=1, outer_loop=1, hidden=8, **config))
+    method = create_method("gcond", dict(epochs=1, structure_epochs=0, outer_loop=1, hidden=8, **config))
     setup, _ = method.prepare(graph, 0.1, Context(seed=0))
     return ValidationSelector(method.config, setup)
 

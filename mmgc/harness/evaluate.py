@@ -48,6 +48,8 @@ their columns empty. Standard deviations over seeds (`summarize`) are population
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import math
 import time
@@ -59,7 +61,7 @@ from torch import nn
 
 from mmgc.adjacency import Adjacency
 from mmgc.errors import InputError
-from mmgc.graph import CondensedGraph, MultimodalGraph
+from mmgc.graph import CondensedGraph, MultimodalGraph, stored_bytes
 from mmgc.harness.experiment import ORIGINAL
 from mmgc.harness.schema import RESULT_COLUMNS, make_row
 from mmgc.models.base import build_backbone, get_backbone
@@ -68,6 +70,9 @@ from mmgc.models.protocol import (
 )
 from mmgc.models.training import ExtraLoss, SplitScorer, accepts_sparse_features, seed_all, train_node_classifier
 from mmgc.provenance import git_commit, node_name, now_iso, package_version
+
+BUDGET_KEYS = ("feature_steps", "structure_steps", "outer_steps", "selected_epoch", "condense_cpu_seconds")
+"""The keys of ``CondensedGraph.info`` a row copies as they are (the optimisation budget a method spent)."""
 
 ExtraLossFactory = Callable[[nn.Module, int], Optional[ExtraLoss]]
 """``factory(model, eval_seed) -> extra_loss`` called once per trained model (None: no extra loss)."""
@@ -142,8 +147,7 @@ def _condensed_columns(condensed: CondensedGraph) -> dict[str, Any]:
         "condense_arch": info.get("condense_arch"),
         "condense_seconds": info.get("wall_seconds"),
         "condense_peak_mb": info.get("peak_memory_mb"),
-        "feature_grad": (config or {}).get("feature_grad"),
-        "grad_field": (config or {}).get("grad_field"),
+        **{key: info.get(key) for key in BUDGET_KEYS},
     }
     return columns
 
@@ -156,7 +160,27 @@ def adjacency_columns(adj: torch.Tensor, threshold: float) -> dict[str, float]:
     if pairs == 0:
         return {"adj_mean": 0.0, "adj_density": 0.0}
     off = adj.float() * (1 - torch.eye(n, dtype=torch.float32))
-    return {"adj_mean": float(off.sum() / pairs), "adj_density": float(((off >= threshold) & (off > 0)).sum() / pairs)}
+    return {"adj_mean": float(off.sum() / pairs), "adj_density": float(_kept(off, threshold).sum() / pairs)}
+
+
+def _kept(off_diagonal: torch.Tensor, threshold: float) -> torch.Tensor:
+    """The entries the evaluation keeps: at or above the weak-edge threshold, and non-zero."""
+    return (off_diagonal >= threshold) & (off_diagonal > 0)
+
+
+def cost_columns(condensed: CondensedGraph, graph: MultimodalGraph, threshold: float) -> dict[str, int]:
+    """``condensed_bytes`` (the graph as evaluated: its edges below the threshold dropped) and
+    ``original_bytes`` (the graph the method could see), both `mmgc.graph.stored_bytes`."""
+    adj = condensed.adj.float()
+    kept = int(torch.triu(_kept(adj, threshold), diagonal=1).sum())
+    return {"condensed_bytes": stored_bytes(condensed.num_nodes, condensed.x.shape[1], kept),
+            "original_bytes": graph.visible_bytes()}
+
+
+def recipe_hash(config: EvalConfig, regularizers: str) -> str:
+    """A short hash of the evaluation settings and regularizers (the ``eval_recipe`` column)."""
+    text = json.dumps({"config": dataclasses.asdict(config), "regularizers": regularizers}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _regularizer_setup(regularizers: Any) -> tuple[list, str]:
@@ -251,8 +275,8 @@ def _run_all(
                                        "epochs": config.epochs})
             start = time.perf_counter()
             base = dict(dataset=graph.name, dataset_variant=graph.info.get("variant"), setting=graph.setting,
-                        arch=name, eval_seed=seed, regularizers=described, metric=graph.metric,
-                        **_provenance(device))
+                        arch=name, eval_seed=seed, regularizers=described, eval_recipe=recipe_hash(config, described),
+                        metric=graph.metric, **_provenance(device))
             if "method_label" in RESULT_COLUMNS:
                 base["method_label"] = fixed.get("method")
             base.update(fixed)  # the condensed graph's columns and the caller's row_defaults win
@@ -269,11 +293,13 @@ def _run_all(
                                        dropout, graph.modalities).to(device)
                 extra = _extra_loss(model, seed, parsed, extra_loss_factory)
                 on_test = config.selection == "test"
+                trained = time.perf_counter()
                 result = train_one(model, seed, extra, on_epoch, test if on_test else validate, use_sparse)
+                train_seconds = time.perf_counter() - trained
                 val_metric = float(validate(model)) if on_test else float(result.best_val)
                 row = make_row(**base, val_metric=val_metric, test_metric=float(test(model)),
-                               best_epoch=int(result.best_epoch), eval_seconds=time.perf_counter() - start,
-                               status="ok")
+                               best_epoch=int(result.best_epoch), train_seconds=train_seconds,
+                               eval_seconds=time.perf_counter() - start, status="ok")
             except InputError:
                 raise
             except Exception as exc:  # with on_error='row' a failed run becomes a failed row (sweeps go on)
@@ -328,7 +354,7 @@ def evaluate(
     y = condensed.y.to(device)
     on_test = config.selection == "test" or (condensed.info or {}).get("selection_split") == "test"
     fixed = dict(_condensed_columns(condensed), edge_threshold=threshold, selection="test" if on_test else "val",
-                 **adjacency_columns(condensed.adj, threshold))
+                 **adjacency_columns(condensed.adj, threshold), **cost_columns(condensed, graph, threshold))
     fixed.update(row_defaults or {})
 
     def train_one(model, seed, extra, on_epoch, validate, sparse):
@@ -360,8 +386,9 @@ def evaluate_original(
     config = config or EvalConfig()
     device = torch.device(device)
     visible = graph.visible_graph()
+    size = graph.visible_bytes()
     fixed: dict[str, Any] = dict(ratio=1.0, n=visible.num_nodes, method=ORIGINAL, edge_threshold=None,
-                                 selection=config.selection)
+                                 selection=config.selection, condensed_bytes=size, original_bytes=size)
     fixed.update(row_defaults or {})
     trainer = GraphTrainer(visible, config, device, sampled_eval_every=config.sampled_eval_every)
 

@@ -22,10 +22,15 @@ RESULT_COLUMNS: dict[str, str] = {
     "config_hash": "string",       # config_hash(method, config)
     "condense_seed": "int64",
     "condense_arch": "string",     # backbone used inside condensation (gradient matching, coreset embedding)
-    "condense_seconds": "float64",
+    "condense_seconds": "float64", # wall seconds of the condensation
+    "condense_cpu_seconds": "float64",  # CPU seconds of the condensation, all threads of the process
     "condense_peak_mb": "float64", # peak resident memory of the process during condensation (MiB)
-    "feature_grad": "string",      # gradient matching: the path of G_S = dL_S/dX_S (direct | total); else empty
-    "grad_field": "string",        # SR-GM: G_S in the damping differentiable | detached; else empty
+    "feature_steps": "int64",      # optimiser steps applied to the synthetic features (0: none learned)
+    "structure_steps": "int64",    # optimiser steps applied to the synthetic structure
+    "outer_steps": "int64",        # matching (outer) steps run, whatever they stepped
+    "selected_epoch": "int64",     # condensation epoch of the kept checkpoint
+    "condensed_bytes": "int64",    # the graph evaluated, as stored: float32 features, int64 labels, kept edges (2 x int64 + float32 each)
+    "original_bytes": "int64",     # the graph the method could see (train graph if inductive), in the same encoding
     "adj_mean": "float64",         # condensed graph: mean off-diagonal edge weight (0 = structure-free)
     "adj_density": "float64",      # condensed graph: fraction of off-diagonal entries >= edge_threshold
     # how it was evaluated
@@ -34,11 +39,13 @@ RESULT_COLUMNS: dict[str, str] = {
     "edge_threshold": "float64",   # synthetic edges below this weight were dropped before evaluation
     "selection": "string",         # val (the evaluation model and condensed graph chosen on validation) | test
     "regularizers": "string",      # training-time regularizers as JSON ([] for none)
+    "eval_recipe": "string",       # hash of the evaluation settings and regularizers: rows compare only within one recipe
     "metric": "string",            # accuracy | roc_auc
     "val_metric": "float64",       # on the original validation nodes (selection uses this only)
     "test_metric": "float64",      # on the original test nodes (recorded, never optimised)
     "best_epoch": "int64",
-    "eval_seconds": "float64",
+    "train_seconds": "float64",    # training the evaluation model (scoring excluded)
+    "eval_seconds": "float64",     # training and scoring
     # provenance
     "device": "string",
     "node": "string",              # where the trial ran: hostname, plus the Ray node id under Ray

@@ -39,7 +39,8 @@ TrialFn = Callable[["TrialSpec"], list[dict[str, Any]]]
 
 # columns the harness owns: evaluation rows never decide these
 _HARNESS_COLUMNS = ("experiment", "phase", "trial_id", "dataset", "dataset_variant", "ratio", "method", "method_label",
-                    "method_config", "config_hash", "condense_seed", "condense_seconds", "condense_peak_mb", "node",
+                    "method_config", "config_hash", "condense_seed", "condense_seconds", "condense_cpu_seconds",
+                    "condense_peak_mb", "node",
                     "package_version", "git_commit", "artifact_path", "created_at")
 
 
@@ -326,10 +327,11 @@ def run_trial_detailed(spec: TrialSpec, tracking: Tracking | None = None, report
             method = create_method(spec.method, config)
             ctx = Context(device=device, seed=int(spec.condense_seed or 0), reporter=reporter or NullReporter(),
                           time_budget_s=spec.time_budget_s)
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             with PeakMemory(device) as peak:
                 condensed = method.condense(graph, float(spec.ratio), ctx)
-            harness.update(condense_seconds=time.perf_counter() - start, condense_peak_mb=peak.peak_mb)
+            harness.update(condense_seconds=time.perf_counter() - start,
+                           condense_cpu_seconds=time.process_time() - cpu_start, condense_peak_mb=peak.peak_mb)
             if spec.artifact_dir or spec.artifact_path:
                 path = spec.artifact_path or os.path.join(spec.artifact_dir, f"{spec.trial_id}.pt")
                 os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

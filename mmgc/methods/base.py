@@ -170,8 +170,9 @@ class CondensationMethod(ABC):
                        visible: MultimodalGraph | None = None, **info: Any) -> CondensedGraph:
         """The subgraph that the visible nodes ``selected`` (ids into ``graph.visible_graph()``, pass
         it as ``visible`` when at hand) induce: their real features and labels and the real edges
-        between them, ``info['selected']`` their ids; ``info`` as `from_learned`."""
+        between them, ``info['selected']`` their ids, no optimiser step; ``info`` as `from_learned`."""
         visible = graph.visible_graph() if visible is None else visible
+        info = {"feature_steps": 0, "structure_steps": 0, "outer_steps": 0, **info}  # nothing is optimised
         return self.from_learned(graph, ratio, ctx, visible.x[selected], induced_adjacency(visible, selected),
                                  visible.y[selected], selected=selected.tolist(), **info)
 

@@ -62,6 +62,9 @@ class GCondConfig(StructureLearningConfig):
     pge_chunk_pairs: int = 1 << 17
     pge_init_weight: Optional[float] = None
 
+    def learns_structure(self) -> bool:
+        return self.structure != "none"
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.pge_init_weight is not None and not 0 < self.pge_init_weight < 1:

@@ -41,6 +41,12 @@ class GradientMatchingConfig:
             ([10, 5] for two layers).
         structure_epochs, cycle_epochs: the first ``structure_epochs`` of every ``cycle_epochs``
             step the structure generator, the rest the features (GCond: 10 of 50).
+        feature_schedule: which epochs step the features when the method runs without a structure
+            (GCond-X): ``alternate`` (GCond's loop with the structure fixed: the structure epochs of
+            every cycle step nothing, so the features get exactly the feature steps a structure-learning
+            run of the same ``epochs`` gets; the default, so that rankings compare equal budgets, and
+            GCond's maintainer's description of its structure-free variant) or ``every_epoch``
+            (GraphSlim's ``gcondx``: every epoch steps the features). Ignored with a structure.
         select_every: validation checkpoint every this many epochs (and at the last); 0 = only at
             the last epoch.
         select_backbone, select_hidden, select_epochs: the model trained to score a checkpoint by
@@ -89,6 +95,7 @@ class GradientMatchingConfig:
     fanouts: Optional[tuple[int, ...]] = None
     structure_epochs: int = 10
     cycle_epochs: int = 50
+    feature_schedule: Literal["alternate", "every_epoch"] = "alternate"
     select_every: int = 50
     select_backbone: str = PROTOCOL_ARCH
     select_hidden: int = TrainingRecipe.hidden
@@ -117,6 +124,11 @@ class GradientMatchingConfig:
             raise InputError(f"inner_loop: expected an integer >= 0 or none, found {self.inner_loop}")
         if self.structure_epochs > self.cycle_epochs:
             raise InputError(f"structure_epochs: expected <= cycle_epochs ({self.cycle_epochs}), found {self.structure_epochs}")
+        if self.alternates() and self.feature_epochs() == 0:
+            raise InputError(
+                f"epochs: {self.epochs} epochs give the features no epoch (the first structure_epochs="
+                f"{self.structure_epochs} of every cycle_epochs={self.cycle_epochs} are structure epochs); expected "
+                f"epochs > {min(self.structure_epochs, self.epochs)} or fewer structure_epochs")
         for name in ("lr_feat", "lr_model"):
             check_learning_rate(name, getattr(self, name))
         if not 0 <= self.dropout < 1:
@@ -132,6 +144,25 @@ class GradientMatchingConfig:
         if self.regularizers:
             parse_regularizers(self.regularizers)  # unknown names and bad values fail here, before any epoch
 
+    def learns_structure(self) -> bool:
+        """Whether the method learns a synthetic structure (the engine alone: no)."""
+        return False
+
+    def alternates(self) -> bool:
+        """Whether the epochs alternate between structure epochs and feature epochs."""
+        return self.learns_structure() or self.feature_schedule == "alternate"
+
+    def is_feature_epoch(self, epoch: int) -> bool:
+        """Whether ``epoch`` steps the features (see ``structure_epochs``, ``feature_schedule``)."""
+        return not self.alternates() or epoch % self.cycle_epochs >= self.structure_epochs
+
+    def feature_epochs(self) -> int:
+        """How many of the ``epochs`` step the features."""
+        full, rest = divmod(self.epochs, self.cycle_epochs)
+        if not self.alternates():
+            return self.epochs
+        return full * (self.cycle_epochs - self.structure_epochs) + max(0, rest - self.structure_epochs)
+
 
 @dataclass
 class StructureLearningConfig(GradientMatchingConfig):
@@ -146,6 +177,9 @@ class StructureLearningConfig(GradientMatchingConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_learning_rate("lr_adj", self.lr_adj)
+
+    def learns_structure(self) -> bool:
+        return True
 
 
 STRUCTURE_SEARCH_SPACE = {

@@ -17,7 +17,9 @@ One condensation (`GradientMatchingMethod.condense`):
   "loop"`` computes them one class at a time, the reference the batched path equals up to
   summation order; backbones without a parameter batch always take the loop).
 - **Alternation.** With a structure generator, epochs with ``epoch % cycle_epochs <
-  structure_epochs`` step the generator, the others step the features (GCond: 10 of every 50).
+  structure_epochs`` step the generator, the others step the features (GCond: 10 of every 50);
+  without one, those epochs are idle (``feature_schedule=alternate``, the default: the features get
+  the same steps as with a structure) or step the features too (``every_epoch``).
   Only the phase's parameters are stepped (the backward pass computes only theirs, and a feature
   epoch holds the generator's parameters constant, so no weight gradient runs through its pairwise
   layers; a diagnostic epoch keeps them, for their norms).
@@ -35,6 +37,9 @@ One condensation (`GradientMatchingMethod.condense`):
   outer steps at which the backbone gave every synthetic node the same logits (its hidden units all
   dead: ``G_S = 0``); any such epoch also raises a `RuntimeWarning` and counts in
   ``info["dead_backbone_epochs"]``.
+- **Budget.** ``info`` counts the optimiser steps applied to the features and to the structure
+  (``feature_steps``, ``structure_steps``, ``outer_steps``) and the epoch of the kept checkpoint
+  (``selected_epoch``), which every result row carries.
 - ``ctx.time_budget_s`` stops the epochs early (the best graph so far is kept); deterministic under
   ``ctx.seed`` on CPU; every tensor lives on ``ctx.device``.
 
@@ -167,10 +172,10 @@ class GradientMatchingMethod(CondensationMethod):
         """Edit ``x.grad`` / the generator's gradients before the optimiser step."""
 
     def phase(self, epoch: int, has_structure: bool) -> str:
-        cfg = self.config
-        if has_structure and epoch % cfg.cycle_epochs < cfg.structure_epochs:
-            return "structure"
-        return "features"
+        """``features``, ``structure`` or ``idle`` (a structure epoch without a structure: nothing to step)."""
+        if self.config.is_feature_epoch(epoch):
+            return "features"
+        return "structure" if has_structure else "idle"
 
     def make_selector(self, setup: Setup) -> Selector:
         return ValidationSelector(self.config, setup)
@@ -276,7 +281,7 @@ class GradientMatchingMethod(CondensationMethod):
             record = self._epoch(run, epoch)
             last = epoch == cfg.epochs - 1
             over_budget = ctx.time_budget_s is not None and time.perf_counter() - run.start >= ctx.time_budget_s
-            if not math.isfinite(record["loss_total"]):
+            if not math.isfinite(record.get("loss_total", 0.0)):
                 raise FloatingPointError(f"{self.name}: the outer loss is not finite at epoch {epoch} ({record})")
             if run.selector.due(epoch, last) and not over_budget:
                 record.update(run.selector.offer(epoch, *self._current_graph(run), record))
@@ -321,6 +326,8 @@ class GradientMatchingMethod(CondensationMethod):
         cfg = self.config
         t_epoch, c_epoch = time.perf_counter(), time.process_time()
         phase = self.phase(epoch, bool(run.gen_params))
+        if phase == "idle":
+            return {"epoch": epoch, "phase": phase, "seconds": 0.0, "cpu_seconds": 0.0}
         model = self.build_model(run.setup)
         params = list(model.parameters())
         opt_model = _adam(params, cfg.lr_model)
@@ -388,6 +395,7 @@ class GradientMatchingMethod(CondensationMethod):
             total.backward(inputs=targets)
         self.adjust_outer_gradients(state, x, run.generator)
         (run.opt_s if phase == "structure" else run.opt_x).step()
+        run.steps[phase] += 1
         _accumulate(sums, "loss_gm", loss_gm.item())
         for name, value in terms.items():
             _accumulate(sums, name, value.item())
@@ -448,7 +456,9 @@ class GradientMatchingMethod(CondensationMethod):
             condense_seconds=round(run.condense_seconds, 3), condense_cpu_seconds=round(run.condense_cpu, 3),
             seconds_per_epoch=round(run.condense_seconds / max(len(history), 1), 4), epochs_run=len(history),
             stopped_early=run.stopped_early, inner_loop=setup.inner_loop, fanouts=list(setup.fanouts),
-            dead_backbone_epochs=dead_epochs, **selection, **self.extra_info(run))
+            dead_backbone_epochs=dead_epochs, feature_steps=run.steps["features"],
+            structure_steps=run.steps["structure"], outer_steps=sum(run.steps.values()),
+            **{"selected_epoch": len(history) - 1, **selection}, **self.extra_info(run))
 
     def _backward_with_norms(self, loss_gm: Tensor, terms: dict[str, Tensor], x: nn.Parameter,
                              gen_params: list[Tensor], targets: list[Tensor]) -> dict[str, float]:

@@ -79,6 +79,7 @@ class Run:
     condense_seconds: float = 0.0
     condense_cpu: float = 0.0
     stopped_early: bool = False
+    steps: dict[str, int] = field(default_factory=lambda: {"features": 0, "structure": 0})  # optimiser steps applied
 
     @property
     def has_structure(self) -> bool:
