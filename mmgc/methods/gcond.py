@@ -66,8 +66,8 @@ class GCondConfig(GradientMatchingConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not (self.lr_adj >= 0 and math.isfinite(self.lr_adj)):
-            raise InputError(f"lr_adj: expected a finite learning rate >= 0, found {self.lr_adj}")
+        if not self.lr_adj >= 0:
+            raise InputError(f"lr_adj: expected a learning rate >= 0, found {self.lr_adj}")
         if self.pge_init_weight is not None and not 0 < self.pge_init_weight < 1:
             raise InputError(f"pge_init_weight: expected a weight in (0, 1) or none, found {self.pge_init_weight}")
         if self.pge_hidden < 1 or self.pge_layers < 2 or self.pge_chunk_pairs < 1:
