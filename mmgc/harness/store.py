@@ -23,9 +23,9 @@ Reading: the trial files are listed (glob characters in the root's name are lite
 column was added read it as NULL) and handed to DuckDB as the view ``results``: a snapshot in
 memory, so DuckDB itself never opens a file, and its connection is locked so that it cannot
 (`connect`). A file that is not a readable result file (truncated, empty, not Parquet, a column of
-the wrong type) is an `InputError` naming it; a file that vanishes while being read (a compaction
-merged it meanwhile) makes the reader list the files again, so a reader sees the files before a
-compaction or after it, and a row in both is read once.
+the wrong type) is an `InputError` naming it; a compaction that ran while the files were read (one
+vanished, or a merged file appeared) makes the reader list and read them again (`snapshot`), so a
+reader sees the files before a compaction or after it, and a row in both is read once.
 """
 
 from __future__ import annotations
