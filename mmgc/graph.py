@@ -15,7 +15,7 @@ import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping, Optional, TypedDict
+from typing import Any, Mapping, Optional, TypedDict, get_args, get_origin, get_type_hints
 
 import torch
 from torch import Tensor
@@ -381,6 +381,32 @@ class CondensedInfo(TypedDict, total=False):
     selection_split: str
 
 
+def _check_payload(payload: dict[str, Any], path: Path) -> None:
+    """The structure of a condensed graph file before anything reads it: dense tensors ``x``, ``adj``,
+    ``y``, a modality layout of name -> (start, stop), an ``info`` dict whose `CondensedInfo` keys
+    have their types (None allowed)."""
+    for key in ("x", "adj", "y"):
+        value = payload.get(key)
+        if not isinstance(value, Tensor) or value.layout != torch.strided:
+            found = value.layout if isinstance(value, Tensor) else type(value).__name__
+            raise InputError(f"{path}: {key}: expected a dense tensor, found {found}")
+    layout = payload.get("modalities")
+    if not isinstance(layout, dict) or not all(isinstance(span, (list, tuple)) and len(span) == 2
+                                               and all(isinstance(v, int) for v in span) for span in layout.values()):
+        raise InputError(f"{path}: modalities: expected a mapping name -> [start, stop], found {repr(layout)[:160]}")
+    info = payload.get("info")
+    if not isinstance(info, dict):
+        raise InputError(f"{path}: info: expected a dict, found {type(info).__name__}")
+    for key, hint in get_type_hints(CondensedInfo).items():
+        value = info.get(key)
+        if type(None) in get_args(hint):  # Optional[X]
+            hint = next(a for a in get_args(hint) if a is not type(None))
+        wanted = get_origin(hint) or hint
+        allowed = (int, float) if wanted is float else (wanted,)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, allowed)):
+            raise InputError(f"{path}: info.{key}: expected {wanted.__name__}, found {type(value).__name__}")
+
+
 @dataclass(eq=False)
 class CondensedGraph:
     """A small synthetic graph: features ``x [n, d]``, a dense symmetric weighted ``adj [n, n]`` with
@@ -459,10 +485,12 @@ class CondensedGraph:
             raise InputError(f"{path}: not a readable mmgc condensed graph file ({type(exc).__name__})") from None
         if not isinstance(payload, dict) or payload.get("format") != "mmgc.CondensedGraph/1":
             raise InputError(f"{path}: expected an mmgc condensed graph file (format mmgc.CondensedGraph/1)")
-        return cls(
-            x=payload["x"], adj=payload["adj"], y=payload["y"],
-            modalities={k: tuple(v) for k, v in payload["modalities"].items()}, info=payload["info"],
-        )
+        _check_payload(payload, path)
+        try:
+            return cls(x=payload["x"], adj=payload["adj"], y=payload["y"],
+                       modalities={k: tuple(v) for k, v in payload["modalities"].items()}, info=payload["info"])
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CondensedGraph):

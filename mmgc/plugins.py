@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Callable, Generic, Literal, Mapping, TypeVar, get_args, get_origin, get_type_hints
@@ -67,14 +68,16 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             raise InputError(f"{where}: expected a number, found {value!r}")
         try:
             number = annotation(value) if annotation is float else int(str(value), 10) if isinstance(value, str) else value
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise InputError(f"{where}: expected {annotation.__name__}, found {value!r}") from None
         if annotation is int and (not isinstance(number, int) or isinstance(number, bool)):
-            if isinstance(number, float) and number.is_integer():
-                return int(number)
-            raise InputError(f"{where}: expected an integer, found {value!r}")
-        if annotation is float and number != number:
-            raise InputError(f"{where}: expected a number, found NaN")
+            if not (isinstance(number, float) and number.is_integer()):
+                raise InputError(f"{where}: expected an integer, found {value!r}")
+            number = int(number)
+        if annotation is float and not math.isfinite(number):
+            raise InputError(f"{where}: expected a finite number, found {value!r}")
+        if annotation is int and not -2**63 <= number < 2**63:  # what a tensor, a seed or a result row holds
+            raise InputError(f"{where}: expected an integer of at most 64 bits, found {value!r}")
         return annotation(number)
     if annotation is str:
         if not isinstance(value, str):

@@ -51,6 +51,9 @@ from __future__ import annotations
 import os
 import sys
 
+MAX_THREADS = 1024
+"""The most CPU threads a process (``--threads``) or a sweep trial (``resources.cpu``) may ask for:
+more is no machine's core count, and torch takes the count as a 32-bit integer."""
 CPU_DEFAULTS = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "THP_MEM_ALLOC_ENABLE": "1"}
 # glibc's allocator (see the module docstring): mallopt parameter number and value, by variable name
 MALLOC_DEFAULTS = {"MALLOC_MMAP_THRESHOLD_": (-3, 32 << 20), "MALLOC_TRIM_THRESHOLD_": (-1, 512 << 20)}

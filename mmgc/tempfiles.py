@@ -1,8 +1,9 @@
 """The temporary files of atomic writers, named after their writer so that a dead writer's can be told
 from a live one's.
 
-A writer writes ``.NAME~HOST~PID~TOKEN.tmp`` beside ``NAME`` (`temporary_path`) and renames it
-into place; an error or an interrupt removes it, but a writer killed outright (SIGKILL, the OOM
+Before any work, a write target is checked by writing: `unwritable_reason` creates and removes a
+probe file (under such a temporary name) where the writer will write. A writer writes
+``.NAME~HOST~PID~TOKEN.tmp`` beside ``NAME`` (`temporary_path`) and renames it into place; an error or an interrupt removes it, but a writer killed outright (SIGKILL, the OOM
 killer, a lost node) leaves it behind. `remove_stale` deletes those whose writer is gone: written
 on this host by a process that is no longer running, or older than `STALE_AFTER_S` (a writer on
 another host, whose process cannot be checked from here, or a pid since reused). A live writer's
@@ -32,6 +33,31 @@ def temporary_path(path: str | os.PathLike) -> str:
     """A hidden, unique temporary name beside ``path`` that records this host and process."""
     folder, name = os.path.split(os.fspath(path))
     return os.path.join(folder, f".{name}{_SEP}{_host()}{_SEP}{os.getpid()}{_SEP}{uuid.uuid4().hex[:8]}.tmp")
+
+
+def unwritable_reason(folder: str | os.PathLike) -> str | None:
+    """Why no file can be written in ``folder`` (or, while it does not exist, in the nearest folder above
+    it that does, where it would be made), None when one can: a probe file is created there, written
+    and removed. Permission bits say too little: root ignores them, and /proc, read-only mounts and
+    immutable folders refuse a write whatever they say."""
+    existing = Path(folder)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a directory"
+    probe = temporary_path(existing / "write-probe")
+    try:
+        handle = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        return f"cannot create a file in {existing} ({exc.strerror or type(exc).__name__})"
+    try:
+        os.write(handle, b"\0")
+    except OSError as exc:
+        return f"cannot write a file in {existing} ({exc.strerror or type(exc).__name__})"
+    finally:
+        os.close(handle)
+        os.unlink(probe)
+    return None
 
 
 def _running(pid: int) -> bool:

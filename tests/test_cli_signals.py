@@ -5,6 +5,7 @@ interrupts are in test_sweep.py, beside its Ray cluster.)"""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -27,6 +28,15 @@ def handles(pid: int, signum: int) -> bool:
         return False
     mask = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), 16)
     return bool(mask >> (signum - 1) & 1)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) process ``pid`` has used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def working(pid: int) -> bool:
@@ -108,3 +118,31 @@ def test_a_signal_swallowed_by_a_finalizer_still_stops_the_command_at_the_next_r
                 progress.report(0, {})
     finally:
         take_unreported()
+
+
+def test_ctrl_c_interrupts_a_long_sql_query(tmp_path):
+    """DuckDB holds a signal until its call returns: the query runs beside the main thread, which
+    interrupts it on Ctrl-C; the command exits 130 at once, without a traceback."""
+    (tmp_path / "results").mkdir()
+    query = "SELECT max(hash(x)) FROM range(100000000000000) t(x)"  # hours
+    proc = subprocess.Popen([MMGC, "leaderboard", "--results", "results", "--sql", query], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while not handles(proc.pid, signal.SIGTERM):
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() < deadline, "the command never started"
+            time.sleep(0.05)
+        while cpu_seconds(proc.pid) < 3:  # past the start (about 1 CPU-second): the query runs
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() < deadline, "the query never ran"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("interrupted by SIGINT: mmgc leaderboard stopped"), err
+    assert "Traceback" not in err

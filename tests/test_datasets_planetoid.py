@@ -65,3 +65,35 @@ def test_planetoid_rejects_foreign_pickles(shared_data, tmp_path):
 def test_planetoid_missing_root(tmp_path):
     with pytest.raises(InputError, match="not found under"):
         load_dataset("cora", root=str(tmp_path))
+
+
+@pytest.mark.parametrize("name, fingerprint", [("cora", "f5ac53d648f70c32"), ("citeseer", "1a27abab64b83cee")])
+def test_the_published_files_read_as_before_through_the_restricted_reader(shared_data, name, fingerprint):
+    """The reader admits only what the files hold (arrays, a CSR matrix's state, the adjacency dict):
+    features, edges and labels are bit for bit those of the unrestricted reader (fingerprints taken
+    with scipy's own CSR matrices)."""
+    import hashlib
+
+    g = load_dataset(name, root=str(shared_data / "planetoid"))
+    digest = hashlib.sha256()
+    for tensor in (g.x, g.edge_index, g.y):
+        digest.update(tensor.contiguous().numpy().tobytes())
+    assert digest.hexdigest()[:16] == fingerprint
+
+
+def test_a_csr_matrix_with_indices_out_of_range_is_refused(shared_data, tmp_path):
+    """A CSR matrix's index arrays are checked before they are used: a column index past the last
+    column is an error naming the file, never a write outside the matrix."""
+    import pickle
+
+    import numpy as np
+    import scipy.sparse as sp
+
+    for f in (shared_data / "planetoid").glob("ind.cora.*"):
+        shutil.copy(f, tmp_path / f.name)
+    indptr = np.concatenate([[0], np.ones(140, dtype=np.int32)])
+    hostile = sp.csr_matrix((np.ones(1, dtype=np.float32), np.array([10**6], dtype=np.int32), indptr),
+                            shape=(140, 1433))
+    (tmp_path / "ind.cora.x").write_bytes(pickle.dumps(hostile, protocol=2))
+    with pytest.raises(InputError, match=r"ind\.cora\.x: inconsistent CSR matrix of shape \(140, 1433\)"):
+        load_dataset("cora", root=str(tmp_path))

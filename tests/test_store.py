@@ -342,3 +342,66 @@ def test_settling_after_an_interrupt_waits_for_writers_to_finish_or_die(tmp_path
     stuck.write_bytes(b"half")
     assert store.settle_temporaries("exp", timeout_s=0.3) == [str(stuck)]
     assert store.settle_temporaries("other", timeout_s=0.3) == []  # another experiment's folder
+
+
+def test_glob_characters_in_the_root_are_literal(tmp_path):
+    """A results root whose name holds glob characters (``[1]``, ``*``, ``?``) is read as named."""
+    for name in ("root[1]", "root*", "what?"):
+        store = ResultStore(str(tmp_path / name))
+        store.write_trial(rows_of(f"in-{len(name)}"))
+        assert len(store.rows("exp")) == 2, name
+        assert store.compact("exp") == 0 and len(store.files("exp")) == 1
+
+
+def test_the_connection_itself_can_write_nothing(tmp_path):
+    """Past the statement check, the connection a query runs on opens no file: a COPY, even into the
+    results root, an ATTACH and a file read all fail, and its settings cannot be changed back."""
+    import duckdb
+
+    store = ResultStore(str(tmp_path / "res"))
+    store.write_trial(rows_of("t1"))
+    before = sorted(p.name for p in (tmp_path / "res").rglob("*"))
+    con = store.connect()
+    for statement in (f"COPY (SELECT 1) TO '{tmp_path}/res/forged.parquet'",
+                      f"EXPLAIN ANALYZE COPY (SELECT 1) TO '{tmp_path}/res/forged.csv'",
+                      f"ATTACH '{tmp_path}/res/x.db'", f"SELECT * FROM read_parquet('{tmp_path}/res/**/*.parquet')",
+                      "SET enable_external_access = true", "SET temp_directory = '/tmp'", "LOAD httpfs"):
+        with pytest.raises(duckdb.Error):
+            con.execute(statement)
+    assert con.execute("SELECT count(*) FROM results").fetchall() == [(2,)]
+    assert sorted(p.name for p in (tmp_path / "res").rglob("*")) == before
+
+
+def test_readers_beside_a_compaction_see_every_row_once(tmp_path):
+    """A reader that lists the files just before a compaction deletes them lists again: beside a
+    process that writes trials and compacts over and over, every read succeeds and counts every row
+    written before it began, once."""
+    import threading
+
+    store = ResultStore(str(tmp_path / "res"))
+    for t in range(6):
+        store.write_trial(rows_of(f"first-{t}", seed=t, method=("random", "herding", "kcenter")[t % 3]))
+    stop, written = threading.Event(), [12]
+
+    def compacting() -> None:
+        other = ResultStore(store.root)
+        t = 0
+        while not stop.is_set():
+            for method in ("random", "herding", "kcenter"):
+                other.write_trial(rows_of(f"more-{t}-{method}", seed=100 + t, method=method))
+            written.append(written[-1] + 6)
+            other.compact("exp")
+            t += 1
+            stop.wait(0.01)
+
+    worker = threading.Thread(target=compacting)
+    worker.start()
+    try:
+        for _ in range(40):
+            at_least = written[-1]
+            rows = store.rows("exp")
+            assert len(rows) >= at_least
+            assert len({(r["trial_id"], r["eval_seed"]) for r in rows}) == len(rows)
+    finally:
+        stop.set()
+        worker.join()

@@ -1,8 +1,11 @@
 """Planetoid citation graphs (Cora, Citeseer) from the original split files of Kipf & Welling's GCN.
 
 Files ``ind.<name>.{x,y,tx,ty,allx,ally,graph,test.index}`` (Python pickles written by Python 2,
-read with ``encoding="latin1"`` by a restricted unpickler that only admits numpy / scipy sparse /
-``collections`` objects). The standard GCN split: the first ``len(y)`` nodes train (Cora 140,
+read with ``encoding="latin1"``). A pickle can call any function it names, so a data folder someone
+shared could run code; the unpickler here admits exactly what these files hold, by name: numpy
+arrays rebuilt from their bytes, the state of a scipy CSR matrix (kept as plain data, never a scipy
+object: its arrays are checked and turned into a dense matrix with numpy) and the adjacency dict
+(``collections.defaultdict(list)``). Everything else, loaders of other files included, is refused. The standard GCN split: the first ``len(y)`` nodes train (Cora 140,
 Citeseer 120), the next 500 validate, the 1,000 nodes of ``test.index`` test. Citeseer has test
 nodes missing from ``tx`` (isolated nodes); as every loader does, they get zero feature rows; their
 labels are unknown, so they are marked unlabelled (-1) rather than given class 0. One modality,
@@ -36,37 +39,102 @@ class PlanetoidOptions:
     normalize: bool = True  # row-normalise the bag-of-words features (GCN / GCond preprocessing)
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    _ALLOWED_PREFIXES = ("numpy", "scipy.sparse", "collections", "copy_reg", "copyreg", "__builtin__", "builtins")
-    _ALLOWED_BUILTINS = {"set", "frozenset", "list", "dict", "tuple", "object", "int", "float", "complex", "slice"}
+class _CSRState:
+    """The pickled state of a ``scipy.sparse.csr_matrix``, kept as plain data (`_csr_to_dense` reads it)."""
+
+    def __setstate__(self, state) -> None:
+        if not isinstance(state, dict):
+            raise pickle.UnpicklingError(f"a CSR matrix's state must be a dict, found {type(state).__name__}")
+        self.state = state
+
+
+def _array(subtype, shape, dtype):
+    """numpy's ``_reconstruct`` for plain arrays only (the bytes follow in the pickle's BUILD)."""
+    import numpy as np
+
+    if subtype is not np.ndarray:
+        raise pickle.UnpicklingError(f"expected a numpy array, found a {subtype!r}")
+    return np.ndarray(shape, dtype=dtype)
+
+
+def _adjacency(*factory) -> dict:
+    """``collections.defaultdict(list)``, the adjacency lists, as a plain dict."""
+    if factory not in ((), (list,)):
+        raise pickle.UnpicklingError("expected defaultdict(list) for the adjacency lists")
+    return {}
+
+
+def _latin1_bytes(text: str, encoding: str) -> bytes:
+    """``_codecs.encode(text, 'latin1')``: how Python 3 pickles bytes (an array's raw data) at protocol 2."""
+    if encoding != "latin1" or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"expected latin1-encoded bytes, found encoding {encoding!r}")
+    return text.encode("latin1")
+
+
+class _PlanetoidUnpickler(pickle.Unpickler):
+    """Admits exactly the globals of the Planetoid files, each mapped to a constructor of data."""
 
     def find_class(self, module: str, name: str):
-        if module in ("__builtin__", "builtins") and name not in self._ALLOWED_BUILTINS:
-            raise pickle.UnpicklingError(f"{module}.{name} is not allowed")
-        if not module.startswith(self._ALLOWED_PREFIXES):
-            raise pickle.UnpicklingError(f"{module}.{name} is not allowed")
-        if module.startswith("scipy.sparse."):  # old private module paths (scipy.sparse.csr, ...)
-            import scipy.sparse
+        import numpy as np
 
-            if hasattr(scipy.sparse, name):
-                return getattr(scipy.sparse, name)
-        return super().find_class(module, name)
+        admitted = {
+            ("numpy", "ndarray"): np.ndarray,
+            ("numpy", "dtype"): np.dtype,
+            ("numpy.core.multiarray", "_reconstruct"): _array,
+            ("numpy._core.multiarray", "_reconstruct"): _array,
+            ("scipy.sparse.csr", "csr_matrix"): _CSRState,
+            ("scipy.sparse._csr", "csr_matrix"): _CSRState,
+            ("scipy.sparse", "csr_matrix"): _CSRState,
+            ("collections", "defaultdict"): _adjacency,
+            ("__builtin__", "list"): list,
+            ("builtins", "list"): list,
+            ("_codecs", "encode"): _latin1_bytes,
+        }
+        if (module, name) not in admitted:
+            raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a Planetoid file")
+        return admitted[module, name]
 
 
 def _read_pickle(path: Path):
     require_file(path)
     try:
-        return _RestrictedUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
+        return _PlanetoidUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
     except Exception as exc:
         raise InputError(f"{path}: not a readable Planetoid pickle ({type(exc).__name__}: {exc})") from None
+
+
+def _csr_to_dense(matrix: _CSRState, path: Path):
+    """The dense matrix of a CSR state, its index arrays checked first (bad indices are an error,
+    never an out-of-bounds write)."""
+    import numpy as np
+
+    state = getattr(matrix, "state", {})
+    shape = state.get("_shape", state.get("shape"))
+    try:
+        rows, cols = (int(v) for v in shape)
+        data, indices, indptr = (np.asarray(state[k]) for k in ("data", "indices", "indptr"))
+    except (KeyError, TypeError, ValueError):
+        raise InputError(f"{path}: expected a CSR matrix (shape, data, indices, indptr)") from None
+    if not (indices.dtype.kind in "iu" and indptr.dtype.kind in "iu" and data.dtype.kind in "biuf"):
+        raise InputError(f"{path}: expected integer CSR indices and numeric data")
+    counts = np.diff(indptr.astype(np.int64))
+    if (rows < 0 or cols < 0 or indptr.shape != (rows + 1,) or indptr[0] != 0 or (counts < 0).any()
+            or indptr[-1] != indices.size or indices.shape != data.shape or indices.ndim != 1
+            or (indices.size and (indices.min() < 0 or indices.max() >= cols))):
+        raise InputError(f"{path}: inconsistent CSR matrix of shape ({rows}, {cols})")
+    dense = np.zeros((rows, cols), dtype=np.float32)
+    np.add.at(dense, (np.repeat(np.arange(rows), counts), indices.astype(np.int64)), data.astype(np.float32))
+    return dense
 
 
 def _dense(obj, path: Path):
     import numpy as np
 
-    if hasattr(obj, "toarray"):
-        obj = obj.toarray()
-    arr = np.asarray(obj)
+    if isinstance(obj, _CSRState):
+        return _csr_to_dense(obj, path)
+    if not isinstance(obj, np.ndarray):
+        raise InputError(f"{path}: expected a numpy array or a CSR matrix, found {type(obj).__name__}")
+    arr = obj
     if arr.ndim != 2:
         raise InputError(f"{path}: expected a 2-D matrix, found shape {arr.shape}")
     if not np.issubdtype(arr.dtype, np.number):
@@ -90,6 +158,8 @@ def load_planetoid(name: str, root=None, options: PlanetoidOptions | None = None
         test_index = np.array([int(line) for line in files["test.index"].read_text().split()], dtype=np.int64)
     except ValueError:
         raise InputError(f"{files['test.index']}: expected one integer node id per line") from None
+    if test_index.size == 0:
+        raise InputError(f"{files['test.index']}: expected one integer node id per line, found none")
 
     width, classes = allx.shape[1], ally.shape[1]
     for label, arr, cols in (("x", x, width), ("tx", tx, width), ("y", y, classes), ("ty", ty, classes)):
@@ -118,14 +188,18 @@ def load_planetoid(name: str, root=None, options: PlanetoidOptions | None = None
     labels = np.where(onehot.sum(axis=1) > 0, onehot.argmax(axis=1), -1).astype(np.int64)
 
     rows, cols = [], []
-    for node, neighbours in graph.items():
-        for other in neighbours:
-            rows.append(int(node))
-            cols.append(int(other))
+    try:
+        for node, neighbours in graph.items():
+            for other in neighbours:
+                rows.append(int(node))
+                cols.append(int(other))
+    except (TypeError, ValueError):
+        raise InputError(f"{files['graph']}: expected a dict of adjacency lists of integer node ids") from None
     edge_index = torch.tensor([rows, cols], dtype=torch.long)
-    if edge_index.numel() and int(edge_index.max()) >= n:
+    if edge_index.numel() and not 0 <= int(edge_index.min()) <= int(edge_index.max()) < n:
         # the graph dict knows every node; a larger id means the feature files are short
-        raise InputError(f"{files['graph']}: node ids must lie in [0, {n}), found {int(edge_index.max())}")
+        raise InputError(f"{files['graph']}: node ids must lie in [0, {n}), found "
+                         f"{int(edge_index.min())} .. {int(edge_index.max())}")
 
     xt = torch.from_numpy(features)
     if options.normalize:

@@ -2,8 +2,12 @@
 
 An unknown key, a missing key or a bad value is an `InputError` whose one line names the file, the
 key (as a path, e.g. ``methods[2].search.lr_feat``) and what was expected. Method configs and
-dataset options are checked against the method's and the dataset's own typed configs, so a sweep
-never starts with a value that would fail its first trial.
+dataset options are checked against the method's and the dataset's own typed configs, every value a
+search may give (each ``choice``, both bounds of a range) and every grid combination included, so a
+sweep never starts with a value that would fail its first trial. Numbers are finite, seeds at most
+`MAX_SEED`, ``resources.cpu`` at most `mmgc.runtime.MAX_THREADS`, a grid at most `MAX_GRID`
+combinations; a continuous range (``uniform``, ``loguniform``) for an integer key and a key given
+twice in one mapping are errors.
 
 Format (every key but ``name``, ``datasets`` and ``methods`` is optional)::
 
@@ -25,7 +29,7 @@ Format (every key but ``name``, ``datasets`` and ``methods`` is optional)::
         search: declared               # `declared` (the method's own space) or a mapping:
                                        #   key: {loguniform: [lo, hi]} | {uniform: [lo, hi]}
                                        #        | {int: [lo, hi]} | {choice: [a, b, ...]}
-        grid: {lambda_: [1, 10]}       # one fixed cell per combination (labels get [key=value])
+        grid: {lambda_: [1, 10]}       # one fixed cell per combination (labels get [key=value]; at most MAX_GRID)
         n_trials: 20                   # Optuna trials per cell (default: search.n_trials)
         archs: [sage]                  # evaluation architectures of this entry (default: evaluation.archs)
         regularizers: "optimag"        # training-time regularizers of this entry's evaluation (default:
@@ -52,16 +56,26 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, get_args, get_type_hints
+
+import yaml
 
 from mmgc.errors import InputError
+from mmgc.runtime import MAX_THREADS
 
 ORIGINAL = "original"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _SPACE_KINDS = ("loguniform", "uniform", "int", "choice")
+MAX_SEED = 2**32 - 1
+"""The largest seed (condensation, evaluation, search): methods derive their own seeds from it by
+multiplying, and the products must stay within torch's 64-bit seeds."""
+MAX_GRID = 10_000
+"""The most combinations one entry's ``grid`` may have: each is a cell of its own (one or more trials
+per condensation seed), and every one is checked before anything starts."""
 
 
 # ---------------------------------------------------------------------------------------- model
@@ -150,13 +164,15 @@ class _Checker:
         tail = "" if found is dataclasses.MISSING else f", found {found!r}"
         raise InputError(f"{self.source}: {where}: expected {expected}{tail}")
 
-    def mapping(self, value: Any, where: str, known: Sequence[str], required: Sequence[str] = ()) -> dict[str, Any]:
+    def mapping(self, value: Any, where: str, known: Sequence[str] | None, required: Sequence[str] = ()) -> dict[str, Any]:
+        """``value`` as a dict (None: empty); ``known`` lists the keys it may have (None: any key)."""
         if value is None:
             value = {}
         if not isinstance(value, Mapping):
-            self.fail(where or "top level", f"a mapping with keys {list(known)}", value)
+            self.fail(where or "top level", "a mapping" + (f" with keys {list(known)}" if known is not None else ""),
+                      value)
         for key in value:
-            if key not in known:
+            if known is not None and key not in known:
                 raise InputError(f"{self.source}: {where + '.' if where else ''}{key}: unknown key; "
                                  f"expected one of {list(known)}")
         for key in required:
@@ -174,8 +190,10 @@ class _Checker:
     def number(self, value: Any, where: str, low: float | None = None, high: float | None = None,
                low_open: bool = False, integer: bool = False) -> float | int:
         ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-        if isinstance(value, bool) or not ok_type or value != value:
+        if isinstance(value, bool) or not ok_type:
             self.fail(where, "an integer" if integer else "a number", value)
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(where, "a finite number", value)
         if low is not None and (value <= low if low_open else value < low):
             self.fail(where, f"a number {'>' if low_open else '>='} {low}", value)
         if high is not None and value > high:
@@ -260,7 +278,7 @@ def _parse_methods(chk: _Checker, raw: Any, default_trials: int, default_archs: 
                 raise InputError(f"{chk.source}: {where}.regularizers: {exc}") from None
         name = chk.string(m["name"], f"{where}.name")
         label = chk.string(m.get("label", name), f"{where}.label")
-        fixed = chk.mapping(m.get("fixed"), f"{where}.fixed", known=list((m.get("fixed") or {}).keys()))
+        fixed = chk.mapping(m.get("fixed"), f"{where}.fixed", known=None)
         n_trials = chk.number(m.get("n_trials", default_trials), f"{where}.n_trials", low=1, integer=True)
         archs = tuple(chk.string(a, f"{where}.archs[{j}]") for j, a in
                       enumerate(chk.seq(m["archs"], f"{where}.archs"))) if "archs" in m else default_archs
@@ -292,26 +310,39 @@ def _parse_methods(chk: _Checker, raw: Any, default_trials: int, default_archs: 
         if overlap:
             chk.fail(f"{where}.search.{overlap[0]}", "a key that is not also fixed")
         # grid
-        grid = chk.mapping(m.get("grid"), f"{where}.grid", known=list((m.get("grid") or {}).keys()))
+        grid = chk.mapping(m.get("grid"), f"{where}.grid", known=None)
         for k, values in grid.items():
             chk.seq(values, f"{where}.grid.{k}")
             if k in fixed or k in search:
                 chk.fail(f"{where}.grid.{k}", "a key that is neither fixed nor searched")
+        size = math.prod(len(values) for values in grid.values())
+        if size > MAX_GRID:
+            chk.fail(f"{where}.grid", f"at most {MAX_GRID:,} combinations (each is a cell of its own)", size)
         if m.get("preset") is not None:  # the preset's values, under fixed, searched and grid keys
             preset = _preset_values(chk, name, chk.string(m["preset"], f"{where}.preset"), f"{where}.preset", validate)
             fixed = {**{k: v for k, v in preset.items() if k not in search and k not in grid}, **fixed}
         combos = [dict(zip(grid, vals)) for vals in itertools.product(*grid.values())] if grid else [{}]
+        if cls is not None:
+            for key, dim in search.items():
+                _check_search_kind(chk, cls, key, dim, f"{where}.search.{key}")
         for combo in combos:
             values = {**fixed, **combo}
             if cls is not None:
                 _check_method_values(chk, cls, values, f"{where}.fixed" if not combo else f"{where}.grid")
-                for key, dim in search.items():
-                    probe = dim.choices[0] if dim.kind == "choice" else (int(dim.low) if dim.kind == "int" else dim.low)
-                    _check_method_values(chk, cls, {**values, key: probe}, f"{where}.search")
+                for key, dim in search.items():  # every value the search may give the key
+                    for probe in (dim.choices if dim.kind == "choice" else (dim.low, dim.high)):
+                        _check_method_values(chk, cls, {**values, key: probe}, f"{where}.search")
             entries.append(MethodEntry(name=name, label=_grid_label(label, combo) if combo else label, fixed=values,
                                        search=search, n_trials=int(n_trials), archs=archs, regularizers=regularizers))
     chk.unique([e.label for e in entries], "methods[].label (two entries have the same label; set `label`)")
     return entries
+
+
+def _check_search_kind(chk: _Checker, cls: type, key: str, dim: Any, where: str) -> None:
+    """A continuous dimension (``uniform``, ``loguniform``) gives fractions: not for an integer key."""
+    annotation = get_type_hints(cls.Config).get(key)
+    if dim.kind in ("uniform", "loguniform") and int in (annotation, *get_args(annotation)):
+        chk.fail(f"{where}.{dim.kind}", f"{{int: [low, high]}} or {{choice: [...]}}: {key} takes integers")
 
 
 def _preset_values(chk: _Checker, method: str, preset: str, where: str, validate: bool) -> dict[str, Any]:
@@ -337,7 +368,7 @@ def _parse_datasets(chk: _Checker, raw: Any, validate: bool) -> list[DatasetEntr
         where = f"datasets[{i}]"
         d = chk.mapping(item, where, ["name", "options", "root", "ratios", "modalities"], ["name", "ratios"])
         name = chk.string(d["name"], f"{where}.name")
-        options = chk.mapping(d.get("options"), f"{where}.options", known=list((d.get("options") or {}).keys()))
+        options = chk.mapping(d.get("options"), f"{where}.options", known=None)
         root = d.get("root")
         if root is not None:
             root = chk.string(root, f"{where}.root")
@@ -418,12 +449,12 @@ def parse_experiment(data: Any, source: str = "<experiment>", validate: bool = T
     sampler = search.get("sampler", "tpe")
     if sampler not in ("tpe", "random"):
         chk.fail("search.sampler", "'tpe' or 'random'", sampler)
-    search_seed = chk.number(search.get("seed", 0), "search.seed", low=0, integer=True)
+    search_seed = chk.number(search.get("seed", 0), "search.seed", low=0, high=MAX_SEED, integer=True)
 
     seeds = chk.mapping(top.get("seeds"), "seeds", ["condense", "eval"])
-    condense_seeds = tuple(chk.number(s, f"seeds.condense[{i}]", low=0, integer=True)
+    condense_seeds = tuple(chk.number(s, f"seeds.condense[{i}]", low=0, high=MAX_SEED, integer=True)
                            for i, s in enumerate(chk.seq(seeds.get("condense", [0]), "seeds.condense")))
-    eval_seeds = tuple(chk.number(s, f"seeds.eval[{i}]", low=0, integer=True)
+    eval_seeds = tuple(chk.number(s, f"seeds.eval[{i}]", low=0, high=MAX_SEED, integer=True)
                        for i, s in enumerate(chk.seq(seeds.get("eval", [0]), "seeds.eval")))
     chk.unique(condense_seeds, "seeds.condense")
     chk.unique(eval_seeds, "seeds.eval")
@@ -432,15 +463,14 @@ def parse_experiment(data: Any, source: str = "<experiment>", validate: bool = T
     archs = tuple(chk.string(a, f"evaluation.archs[{i}]")
                   for i, a in enumerate(chk.seq(evaluation.get("archs", ["gcn"]), "evaluation.archs")))
     chk.unique(archs, "evaluation.archs")
-    eval_options = chk.mapping(evaluation.get("options"), "evaluation.options",
-                               known=list((evaluation.get("options") or {}).keys()))
+    eval_options = chk.mapping(evaluation.get("options"), "evaluation.options", known=None)
     if "regularizers" in eval_options:
         chk.fail("evaluation.options.regularizers", "regularizers under evaluation.regularizers")
     if evaluation.get("regularizers") is not None:
         eval_options["regularizers"] = evaluation["regularizers"]
 
     resources = chk.mapping(top.get("resources"), "resources", ["cpu", "gpu", "time_budget_s"])
-    cpu = float(chk.number(resources.get("cpu", 1), "resources.cpu", low=0, low_open=True))
+    cpu = float(chk.number(resources.get("cpu", 1), "resources.cpu", low=0, high=MAX_THREADS, low_open=True))
     gpu = float(chk.number(resources.get("gpu", 0.25), "resources.gpu", low=0))
     if gpu > 1 and not float(gpu).is_integer():
         chk.fail("resources.gpu", "a fraction <= 1 or a whole number of GPUs", gpu)
@@ -473,17 +503,40 @@ def load_experiment(path: str | Path, validate: bool = True) -> Experiment:
     return parse_experiment(data, str(path), validate=validate)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that holds a key twice (PyYAML keeps the last one
+    silently: ``methods:`` twice would drop the first list). Keys merged in with ``<<: *anchor`` may
+    still be overridden, as YAML intends."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=False)
+            if isinstance(key, (str, int, float, bool)) or key is None:
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        "while reading a mapping", node.start_mark,
+                        f"found the key {key!r} twice (the later one would silently replace the first)",
+                        key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def read_yaml(path: Path, noun: str, expected: str, content: str) -> Any:
     """The parsed YAML of ``path``, ``expected`` to be a ``noun`` holding ``content``; every problem is
     one `InputError` line."""
-    import yaml
-
     if path.is_dir():
         raise InputError(f"{path}: is a directory; expected {expected}")
     if not path.is_file():
         raise InputError(f"{path}: {noun} not found")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start}); expected {expected}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__}); expected {expected}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mmgc.errors import InputError
+from mmgc.tempfiles import temporary_path, unwritable_reason
 
 REPORT_DIR = "reports"
 ROOT_REPORT = "index.html"
@@ -432,6 +433,9 @@ def build_report(results_root: str, experiment: str | None = None, out: str | Pa
     path = Path(out) if out else default_path(store.root if store.local else ".", experiment)
     if path.is_dir():
         raise InputError(f"--out {out}: is a directory; expected the HTML file to write")
+    reason = unwritable_reason(path.parent)
+    if reason is not None:
+        raise InputError(f"--out {path}: {reason}; expected a file in a folder this user can write")
     rows = board_rows(store.root, experiment)
     if not rows:
         where = f"experiment {experiment!r}" if experiment else "any experiment"
@@ -469,9 +473,12 @@ def build_report(results_root: str, experiment: str | None = None, out: str | Pa
             f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
             + "".join(parts) + f"<script>{SCRIPT}</script></body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = path.with_name(f".{path.name}.tmp")
-    tmp_path.write_text(page, encoding="utf-8")
-    tmp_path.replace(path)
+    tmp_path = Path(temporary_path(path))
+    try:
+        tmp_path.write_text(page, encoding="utf-8")
+        tmp_path.replace(path)
+    finally:  # an error or an interrupt leaves no half-written temporary file behind
+        tmp_path.unlink(missing_ok=True)
     return path
 
 

@@ -18,15 +18,23 @@ interrupted sweep first waits for the trials Ray is still stopping (`settle_temp
 Compaction (`ResultStore.compact`, run at the end of every sweep) merges each folder's trial files
 into one ``compacted-*.parquet``, so that a store of 100,000 rows is a few files, not 10,000.
 
-Reading: local roots are globbed by DuckDB's ``read_parquet`` directly; other roots are listed and
-read through `pyarrow.dataset` and handed to DuckDB as an Arrow table. Either way the rows are a
-DuckDB view named ``results`` with every column of the schema (files written before a column was
-added read it as NULL).
+Reading: the trial files are listed (glob characters in the root's name are literal), read through
+`pyarrow.dataset` into one Arrow table with every column of the schema (files written before a
+column was added read it as NULL) and handed to DuckDB as the view ``results``: a snapshot in
+memory, so DuckDB itself never opens a file, and its connection is locked so that it cannot
+(`connect`). A file that is not a readable result file (truncated, empty, not Parquet, a column of
+the wrong type) is an `InputError` naming it; a compaction that ran while the files were read (one
+vanished, or a merged file appeared) makes the reader list and read them again (`snapshot`), so a
+reader sees the files before a compaction or after it, and a row in both is read once.
 """
 
 from __future__ import annotations
 
+import glob
 import os
+import re
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,14 +43,22 @@ from urllib.parse import quote
 
 from mmgc.errors import InputError
 from mmgc.harness.schema import RESULT_COLUMNS, arrow_schema
-from mmgc.tempfiles import await_writers, remove_stale, temporary_path
+from mmgc.tempfiles import await_writers, remove_stale, temporary_path, unwritable_reason
 
 # A trial is identified across runs by these columns (plus the phase): the resume key.
 KEY_COLUMNS = ("experiment", "phase", "dataset", "dataset_variant", "ratio", "method", "method_label",
                "config_hash", "condense_seed")
 
-_DUCK_TYPES = {"string": "VARCHAR", "float64": "DOUBLE", "int64": "BIGINT"}
 _SAFE = "+-_.,@~"
+_READ_ATTEMPTS = 20
+"""How often a reader lists and reads the files again when a compaction ran while it read."""
+_COMPACTED = "compacted-"
+"""The name prefix of a compaction's merged files."""
+_LOCKED = {"enable_external_access": False, "autoinstall_known_extensions": False,
+           "autoload_known_extensions": False, "allow_community_extensions": False,
+           "python_enable_replacements": False, "temp_directory": ""}
+"""DuckDB settings of every store connection: no file system, no extensions, no spilling to disk, no
+Python variables as tables; `connect` then locks the configuration."""
 
 
 def partition_value(value: Any) -> str:
@@ -84,6 +100,13 @@ class ResultStore:
             self.local = True
 
     # ------------------------------------------------------------------------------------- writing
+    def check_writable(self) -> None:
+        """Refuse a local root where no file can be written (`mmgc.tempfiles.unwritable_reason`), before
+        any work that would write there."""
+        reason = unwritable_reason(self.root) if self.local else None
+        if reason is not None:
+            raise InputError(f"results root {self.root}: {reason}; expected a folder this user can write")
+
     def trial_path(self, experiment: str, dataset: str, method: str, trial_id: str) -> str:
         parts = [f"experiment={partition_value(experiment)}", f"dataset={partition_value(dataset)}",
                  f"method={partition_value(method)}", f"{partition_value(trial_id)}.parquet"]
@@ -148,14 +171,12 @@ class ResultStore:
 
     def _glob(self, experiment: str | None, dataset: str | None, method: str | None) -> str:
         part = lambda key, value: f"{key}={partition_value(value)}" if value is not None else f"{key}=*"  # noqa: E731
-        return "/".join([self.root, part("experiment", experiment), part("dataset", dataset),
-                         part("method", method), "*.parquet"])
+        return "/".join([glob.escape(self.root) if self.local else self.root, part("experiment", experiment),
+                         part("dataset", dataset), part("method", method), "*.parquet"])
 
     def files(self, experiment: str | None = None, dataset: str | None = None, method: str | None = None) -> list[str]:
         """The trial files (no temporary files), optionally only those of one experiment/dataset/method."""
         if self.local:
-            import glob
-
             return sorted(glob.glob(self._glob(experiment, dataset, method)))
         from pyarrow import fs as pafs
         import fnmatch
@@ -193,7 +214,6 @@ class ResultStore:
         Safe beside writers and readers: the merged file is written atomically before its sources
         are deleted, a trial written meanwhile is not among the sources, and a row present twice (a
         compaction killed half-way, two compactions at once) is read once."""
-        import pyarrow.dataset as ds
         import pyarrow.parquet as pq
 
         self.remove_stale_temporaries()
@@ -204,13 +224,11 @@ class ResultStore:
         for folder, files in sorted(by_folder.items()):
             if len(files) < min_files:
                 continue
-            if self.local:
-                table = ds.dataset(files, format="parquet", schema=arrow_schema()).to_table()
-            else:
-                filesystem, base = self._filesystem()
-                paths = [f"{base}/{f[len(self.root):].lstrip('/')}" for f in files]
-                table = ds.dataset(paths, format="parquet", schema=arrow_schema(), filesystem=filesystem).to_table()
-            name = f"compacted-{uuid.uuid4().hex[:12]}.parquet"
+            try:
+                table = self.read_files(files)
+            except FileNotFoundError:  # another compaction is merging this folder
+                continue
+            name = f"{_COMPACTED}{uuid.uuid4().hex[:12]}.parquet"
             if self.local:
                 tmp = temporary_path(os.path.join(folder, name))
                 with open(tmp, "wb") as handle:
@@ -236,37 +254,76 @@ class ResultStore:
             merged += len(files)
         return merged
 
-    def connect(self, experiment: str | None = None, dataset: str | None = None, method: str | None = None):
-        """A DuckDB connection with a view ``results`` over the (filtered) store; empty when no file."""
-        import duckdb
+    def read_files(self, files: Sequence[str]):
+        """The rows of ``files`` (paths as `files` returns them) as one Arrow table of the store's schema.
 
-        con = duckdb.connect()
-        cols = ", ".join(f"NULL::{_DUCK_TYPES[t]} AS {c}" for c, t in RESULT_COLUMNS.items())
-        empty = f"SELECT {cols} WHERE false"
-        if self.local:
-            pattern = self._glob(experiment, dataset, method)
-            if not self.files(experiment, dataset, method):
-                con.execute(f"CREATE VIEW results AS {empty}")
-                return con
-            escaped = pattern.replace("'", "''")
-            con.execute(f"CREATE VIEW _raw AS SELECT * FROM read_parquet('{escaped}', union_by_name=true, "
-                        "hive_partitioning=false)")
-        else:
-            files = self.files(experiment, dataset, method)
-            if not files:
-                con.execute(f"CREATE VIEW results AS {empty}")
-                return con
-            import pyarrow.dataset as ds
+        A file that is not a readable result file is an `InputError` naming it; one that vanished
+        raises `FileNotFoundError`, for the caller to list the files again."""
+        import pyarrow as pa
+        import pyarrow.dataset as ds
 
+        filesystem, paths = None, list(files)
+        if not self.local:
             filesystem, base = self._filesystem()
             paths = [f"{base}/{f[len(self.root):].lstrip('/')}" for f in files]
-            table = ds.dataset(paths, schema=arrow_schema(), filesystem=filesystem, format="parquet").to_table()
-            con.register("_raw", table)
-        present = {r[0] for r in con.execute("SELECT column_name FROM (DESCRIBE _raw)").fetchall()}
-        select = ", ".join(c if c in present else f"NULL::{_DUCK_TYPES[t]} AS {c}" for c, t in RESULT_COLUMNS.items())
+
+        def read(chosen: list[str]):
+            return ds.dataset(chosen, schema=arrow_schema(), format="parquet", filesystem=filesystem).to_table()
+
+        try:
+            return read(paths)
+        except FileNotFoundError:
+            raise
+        except (pa.ArrowException, OSError):  # find the file: read them one by one
+            tables = []
+            for file, path in zip(files, paths):
+                try:
+                    tables.append(read([path]))
+                except FileNotFoundError:
+                    raise
+                except (pa.ArrowException, OSError) as exc:
+                    reason = " ".join(str(exc).split())[:200]
+                    raise InputError(f"results store: {file}: not a readable result file ({type(exc).__name__}: "
+                                     f"{reason}); expected Parquet rows of mmgc's schema: remove or restore "
+                                     "the file") from None
+            return pa.concat_tables(tables) if tables else arrow_schema().empty_table()
+
+    def snapshot(self, experiment: str | None = None, dataset: str | None = None, method: str | None = None):
+        """Every row of the (filtered) store as one Arrow table, read from one listing of its files.
+
+        A compaction that runs meanwhile deletes files of the listing (reading one fails, or the next
+        listing lacks it) or adds a merged file (which a listing taken while it appeared may have
+        missed, along with the sources it replaced): the files are then listed and read again. Trial
+        files added meanwhile are left for the next read."""
+        for attempt in range(_READ_ATTEMPTS):
+            files = self.files(experiment, dataset, method)
+            try:
+                table = self.read_files(files) if files else arrow_schema().empty_table()
+            except FileNotFoundError:
+                table = None
+            after = self.files(experiment, dataset, method)
+            compacted = set(files) - set(after) or any(f.rsplit("/", 1)[-1].startswith(_COMPACTED)
+                                                      for f in set(after) - set(files))
+            if table is not None and not compacted:
+                return table
+            time.sleep(min(0.02 * (attempt + 1), 0.2))
+        raise InputError(f"results root {self.root}: compactions kept changing the files while they were read "
+                         f"({_READ_ATTEMPTS} times); expected a store that compactions leave alone for a moment: "
+                         "try again")
+
+    def connect(self, experiment: str | None = None, dataset: str | None = None, method: str | None = None):
+        """A DuckDB connection with a view ``results`` over a snapshot of the (filtered) store (`snapshot`).
+
+        The connection can open no file and load no extension, and its configuration is locked: a
+        query can read the rows and nothing else."""
+        import duckdb
+
+        con = duckdb.connect(":memory:", config=dict(_LOCKED))
+        con.register("_raw", self.snapshot(experiment, dataset, method))
         # a row is (trial_id, arch, eval_seed): the same row twice (a compaction killed between writing
         # the merged file and deleting its sources) is read once
-        con.execute(f"CREATE VIEW results AS SELECT DISTINCT ON (trial_id, arch, eval_seed) {select} FROM _raw")
+        con.execute("CREATE VIEW results AS SELECT DISTINCT ON (trial_id, arch, eval_seed) * FROM _raw")
+        con.execute("SET lock_configuration = true")
         return con
 
     def read(self, experiment: str | None = None, dataset: str | None = None, method: str | None = None,
@@ -281,35 +338,13 @@ class ResultStore:
 
     def sql(self, query: str, experiment: str | None = None):
         """Run one read-only query (``SELECT``, ``WITH ... SELECT``, ``FROM ...``, ``DESCRIBE``,
-        ``EXPLAIN``) over the view ``results``; returns (column names, rows).
+        ``EXPLAIN`` without ``ANALYZE``) over the view ``results``; returns (column names, rows).
 
-        Read-only twice over: any other statement (``COPY ... TO``, ``CREATE``, ``ATTACH``, ``SET``,
-        ``INSTALL``, several statements) is refused before it runs, and the connection may read no
-        file outside the results root and can not be reconfigured (DuckDB's ``allowed_directories``,
-        ``enable_external_access = false``, ``lock_configuration``)."""
-        import duckdb
-
+        Read-only twice over: the statement is parsed and anything but one such query is refused before
+        it runs (`read_only_query`), and the connection can write nothing anywhere (`connect`). Ctrl-C
+        interrupts a long query."""
         con = self.connect(experiment)
-        try:
-            statements = con.extract_statements(query)
-        except duckdb.Error as exc:
-            raise InputError(f"--sql: {str(exc).splitlines()[0]}") from None
-        allowed = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
-        if len(statements) != 1 or statements[0].type not in allowed:
-            found = ", ".join(st.type.name for st in statements) or "nothing"
-            raise InputError(f"--sql: expected one read-only query (SELECT, WITH ... SELECT, DESCRIBE or EXPLAIN), "
-                             f"found {found}")
-        if self.local:
-            escaped = (self.root.rstrip("/") + "/").replace("'", "''")
-            con.execute(f"SET allowed_directories = ['{escaped}']")
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
-        try:
-            cursor = con.execute(query)
-        except duckdb.Error as exc:
-            raise InputError(f"--sql: {str(exc).splitlines()[0]}") from None
-        names = [d[0] for d in cursor.description or []]
-        return names, cursor.fetchall()
+        return _fetch_interruptibly(con, read_only_query(con, query))
 
     def completed(self, experiment: str, include_failed: bool = False) -> dict[tuple, list[dict[str, Any]]]:
         """Resume index: key -> the ok rows of that key (one trial's rows; the first trial if several).
@@ -344,8 +379,7 @@ class ResultStore:
         if method is not None:
             filters.append("(method = ? OR method_label = ?)")
             params += [method, method]
-        columns = {row[0] for row in con.execute("DESCRIBE results").fetchall()}
-        selection = "coalesce(selection, 'val')" if "selection" in columns else "'val'"
+        selection = "coalesce(selection, 'val')"
         query = f"""
             SELECT experiment, dataset, coalesce(dataset_variant, '') AS variant, {selection} AS selection, ratio,
                    coalesce(method_label, method) AS method, arch, any_value(metric) AS metric,
@@ -363,6 +397,74 @@ class ResultStore:
         """
         cursor = con.execute(query, params)
         return [d[0] for d in cursor.description], cursor.fetchall()
+
+
+_EXPECTED_QUERY = "expected one read-only query (SELECT, WITH ... SELECT, DESCRIBE or EXPLAIN)"
+
+
+def read_only_query(con, query: str) -> str:
+    """The text to run for ``query`` if DuckDB's parser finds one read query in it: a ``SELECT`` (which
+    includes ``WITH``, ``FROM``, ``DESCRIBE``, ``SHOW``), or ``EXPLAIN`` of one, without ``ANALYZE`` (which
+    runs the statement it explains); anything else is an `InputError`."""
+    import duckdb
+
+    statements = _parse(con, query)
+    allowed = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
+    if len(statements) != 1 or statements[0].type not in allowed:
+        found = ", ".join(st.type.name for st in statements) or "nothing"
+        raise InputError(f"--sql: {_EXPECTED_QUERY}, found {found}")
+    if statements[0].type == duckdb.StatementType.SELECT:
+        return query
+    # EXPLAIN: what follows the keyword must itself be one SELECT, and is run as EXPLAIN <it>
+    words = [offset for offset, kind in duckdb.tokenize(query) if kind != duckdb.token_type.comment]
+    explained = query.encode()[words[1]:].decode() if len(words) > 1 else ""
+    if re.match(r"(?i)analy[sz]e\b", explained):
+        raise InputError("--sql: EXPLAIN ANALYZE runs the statement it explains; expected EXPLAIN without ANALYZE")
+    inner = _parse(con, explained)
+    if len(inner) != 1 or inner[0].type != duckdb.StatementType.SELECT:
+        found = ", ".join(st.type.name for st in inner) or "nothing"
+        raise InputError(f"--sql: expected EXPLAIN of one read-only query (SELECT ...), found EXPLAIN {found}")
+    return f"EXPLAIN {explained}"
+
+
+def _parse(con, query: str) -> list:
+    import duckdb
+
+    try:
+        return con.extract_statements(query)
+    except duckdb.Error as exc:
+        raise InputError(f"--sql: {str(exc).splitlines()[0]}") from None
+
+
+def _fetch_interruptibly(con, query: str) -> tuple[list[str], list[tuple]]:
+    """(column names, rows) of ``query``, run in a worker thread: the main thread, which receives
+    Ctrl-C, waits on it and interrupts the query (a DuckDB call in the main thread would hold the
+    signal until the query ended). A DuckDB error is an `InputError`."""
+    import duckdb
+
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            cursor = con.execute(query)
+            outcome["result"] = [d[0] for d in cursor.description or []], cursor.fetchall()
+        except duckdb.Error as exc:
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="mmgc-sql", daemon=True).start()
+    try:
+        while not done.wait(0.1):
+            pass
+    except KeyboardInterrupt:
+        con.interrupt()
+        done.wait(10)
+        raise
+    if "error" in outcome:
+        raise InputError(f"--sql: {str(outcome['error']).splitlines()[0]}")
+    return outcome["result"]
 
 
 # One trial per resume key: if two drivers ever ran the same key (a sweep restarted while the trials

@@ -297,7 +297,9 @@ def run_trial_detailed(spec: TrialSpec, tracking: Tracking | None = None, report
     from mmgc.errors import InputError
 
     tracking = tracking or NullTracking()
-    harness: dict[str, Any] = base_values(spec)
+    # the trial's own harness columns; the rest (`base_values`) join when rows are made, so that git
+    # (the rows' commit) never runs for input that is then refused
+    harness: dict[str, Any] = {"created_at": now_iso()}
     condensed = None
     rows: list[dict[str, Any]] = []
     try:
@@ -349,7 +351,7 @@ def run_trial_detailed(spec: TrialSpec, tracking: Tracking | None = None, report
             r.setdefault("setting", graph.setting)
             if r.get("device") is None:
                 r["device"] = str(device)
-        rows = complete_rows(spec, rows, harness)
+        rows = complete_rows(spec, rows, {**base_values(spec), **harness})
         if not rows:
             rows = failed_rows(spec, "no rows: no evaluation architecture", None, **harness)
     except Exception as exc:

@@ -197,40 +197,57 @@ def _method_values(method: str, preset: Optional[str], set_: Optional[list[str]]
 
 
 def _check_numbers(ratio: Optional[float] = None, seed: Optional[int] = None, seed_start: Optional[int] = None,
-                   threads: Optional[int] = None) -> None:
+                   threads: Optional[int] = None, runs: int = 1) -> None:
     from mmgc.errors import InputError
+    from mmgc.harness.experiment import MAX_SEED
+    from mmgc.runtime import MAX_THREADS
 
     if ratio is not None and not 0 < ratio <= 1:
         raise InputError(f"--ratio: expected n / N in (0, 1], found {ratio}")
     for option, value in (("--seed", seed), ("--seed-start", seed_start)):
         if value is not None and value < 0:
             raise InputError(f"{option}: expected an integer >= 0, found {value}")
-    if threads is not None and threads < 1:
-        raise InputError(f"--threads: expected an integer >= 1, found {threads}")
+    if seed is not None and seed > MAX_SEED:
+        raise InputError(f"--seed: expected an integer <= {MAX_SEED}, found {seed}")
+    if seed_start is not None and seed_start + max(runs, 1) - 1 > MAX_SEED:
+        raise InputError(f"--seed-start: expected the evaluation seeds seed-start .. seed-start + runs - 1 to be "
+                         f"<= {MAX_SEED}, found {seed_start} .. {seed_start + runs - 1}")
+    if threads is not None and not 1 <= threads <= MAX_THREADS:
+        raise InputError(f"--threads: expected an integer in [1, {MAX_THREADS}], found {threads}")
 
 
 def check_write_target(path: Optional[os.PathLike | str], option: str) -> Optional[Path]:
     """Check, before any work starts, that ``path`` can be written as a file: not a directory, its
-    folder a directory (or creatable) and writable. A temporary file a killed writer left beside it
-    (`mmgc.tempfiles`) is removed."""
+    folder a directory (or creatable) where a probe file can be written (`mmgc.tempfiles`). A
+    temporary file a killed writer left beside it is removed."""
     from mmgc.errors import InputError
+    from mmgc.tempfiles import remove_stale, unwritable_reason
 
     if path is None:
         return None
     target = Path(path)
     if target.is_dir():
         raise InputError(f"{option} {path}: is a directory; expected a file name")
-    folder = target.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise InputError(f"{option} {path}: {folder} is not a directory")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError(f"{option} {path}: the folder {folder} is not writable")
-    from mmgc.tempfiles import remove_stale
-
+    reason = unwritable_reason(target.parent)
+    if reason is not None:
+        raise InputError(f"{option} {path}: {reason}; expected a file in a folder this user can write")
     remove_stale(target.parent, target.name)
     return target
+
+
+def check_distinct(files: dict[str, Optional[os.PathLike | str]]) -> None:
+    """Refuse a command whose files (by the option or role that names them; None: not given) include
+    one file twice: writing one would replace what the other reads or writes."""
+    from mmgc.errors import InputError
+
+    seen: dict[str, str] = {}
+    for role, path in files.items():
+        if path is None:
+            continue
+        key = os.path.realpath(path)
+        if key in seen:
+            raise InputError(f"{role} {path}: the same file as {seen[key]}; expected another file")
+        seen[key] = f"{role} {path}"
 
 
 def interruptible(command):
@@ -435,10 +452,11 @@ def evaluate_command(
     from mmgc.graph import CondensedGraph
     from mmgc.runtime import set_threads
 
-    _check_numbers(seed_start=seed_start, threads=threads)
+    _check_numbers(seed_start=seed_start, threads=threads, runs=runs)
     set_threads(threads)
     _check_eval_args(arch, runs, edge_threshold, eval_option, regularizers)
     check_write_target(rows_out, "--rows-out")
+    check_distinct({"the condensed graph": file, "--rows-out": rows_out})
     condensed = CondensedGraph.load(file)
     dev = resolve_device(device, "--device")
     graph = _load_graph(dataset, root, option)
@@ -479,11 +497,12 @@ def run_command(
     from mmgc.harness.experiment import ORIGINAL
     from mmgc.harness.trial import TrialSpec, run_trial_detailed
 
-    _check_numbers(ratio=ratio, seed=seed, seed_start=seed_start, threads=threads)
+    _check_numbers(ratio=ratio, seed=seed, seed_start=seed_start, threads=threads, runs=runs)
     values = _method_values(method, preset, set_, dataset)
     archs, _ = _check_eval_args(arch, runs, edge_threshold, eval_option, regularizers)  # fail before condensing
     check_write_target(out, "--out")
     check_write_target(rows_out, "--rows-out")
+    check_distinct({"--out": out, "--rows-out": rows_out})
     resolve_device(device, "--device")
     eval_options: dict[str, Any] = dict(parse_options(eval_option))
     if edge_threshold is not None:

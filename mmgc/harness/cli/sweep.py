@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from mmgc.harness.cli.run import interruptible
+
 
 def sweep_command(
     file: str = typer.Argument(..., help="Experiment file (tune_configs/*.yaml)."),
@@ -60,6 +62,7 @@ def sweep_command(
         raise typer.Exit(1)
 
 
+@interruptible
 def leaderboard_command(
     results: str = typer.Option("results", "--results", help="Results root."),
     experiment: Optional[str] = typer.Option(None, "--experiment", "-e"),
@@ -88,6 +91,7 @@ def leaderboard_command(
         raise InputError(f"--results {results}: no such directory; expected the results root of a sweep")
     console = wide_console()
     if compact:
+        store.check_writable()
         store.compact(experiment)
     if sql:
         from rich.markup import escape

@@ -35,6 +35,12 @@ def tables_command(
         if n not in tables.ARTIFACTS:
             raise InputError(f"unknown table or figure {n!r}; expected one of {list(tables.ARTIFACTS)} or all")
     figure_dir = out or Path(results) / "tables"
+    if out is not None or any(tables.ARTIFACTS[n].kind == "figure" for n in names):
+        from mmgc.tempfiles import unwritable_reason
+
+        reason = unwritable_reason(figure_dir)
+        if reason is not None:
+            raise InputError(f"--out {figure_dir}: {reason}; expected a folder this user can write")
     skipped = []
     for n in names:
         wanted = experiment or tables.ARTIFACTS[n].experiments

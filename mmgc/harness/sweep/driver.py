@@ -119,8 +119,9 @@ def run_sweep(experiment: Experiment | str | Path, *, results: str | None = None
     console = console or wide_console()
     tracking = tracking or NullTracking()
     store = ResultStore(results or experiment.results)
-    if not dry_run:  # a resumed sweep reads one file per folder, not the thousands its last run left
-        try:
+    if not dry_run:
+        store.check_writable()  # before any work: trials, Ray's state and MLflow's store write under it
+        try:  # a resumed sweep reads one file per folder, not the thousands its last run left
             store.compact(experiment.name)
         except Exception as exc:
             console.print(f"note: could not compact {store.root}: {error_text(exc)}")
