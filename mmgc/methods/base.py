@@ -36,6 +36,7 @@ _BUILTIN_METHODS = {
     "sr_gm": "mmgc.methods.sr_gm",
     "msgc": "mmgc.methods.msgc",
     "sgdd": "mmgc.methods.sgdd",
+    "cgc": "mmgc.methods.cgc",
 }
 
 
