@@ -37,6 +37,7 @@ _BUILTIN_METHODS = {
     "msgc": "mmgc.methods.msgc",
     "sgdd": "mmgc.methods.sgdd",
     "cgc": "mmgc.methods.cgc",
+    "gcdm": "mmgc.methods.gcdm",
 }
 
 
