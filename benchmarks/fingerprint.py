@@ -36,6 +36,8 @@ GM = dict(epochs=4, outer_loop=3, inner_loop=2, hidden=16, select_every=2, selec
           cycle_epochs=4, structure_epochs=1, batch_per_class=32)
 PGE = dict(pge_hidden=8)
 CORESET = dict(epochs=20, lr_drop_epoch=10, hidden=16)
+DM = dict(epochs=4, hidden=16, embed_dim=16, batch_per_class=32, pge_hidden=8, cycle_epochs=4, structure_epochs=1,
+          select_every=2, select_epochs=20, select_eval_every=5)
 
 # (name, method, config, graph); graphs: "ind" (inductive synthetic), "trans" (transductive synthetic)
 CASES: list[tuple[str, str, dict[str, Any], str]] = [
@@ -63,6 +65,10 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("msgc-window", "msgc", {**GM, "num_graphs": 4, "edge_hidden": 16, "selection": "loss_window", "window": 2},
      "trans"),
     ("sgdd", "sgdd", {**GM, "generator_hidden": 16, "ot_block_size": 64}, "ind"),
+    ("cgc", "cgc", {"adj_threshold": 0.5}, "trans"),
+    ("cgc-x", "cgc", {"structure": "none"}, "ind"),
+    ("gcdm", "gcdm", DM, "ind"),
+    ("gcdm-x-trans", "gcdm", {**DM, "structure": "none", "kernel": "linear"}, "trans"),
 ]
 
 

@@ -36,6 +36,8 @@ _BUILTIN_METHODS = {
     "sr_gm": "mmgc.methods.sr_gm",
     "msgc": "mmgc.methods.msgc",
     "sgdd": "mmgc.methods.sgdd",
+    "cgc": "mmgc.methods.cgc",
+    "gcdm": "mmgc.methods.gcdm",
 }
 
 

@@ -67,13 +67,29 @@ class GCondConfig(StructureLearningConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.pge_init_weight is not None and not 0 < self.pge_init_weight < 1:
-            raise InputError(f"pge_init_weight: expected a weight in (0, 1) or none, found {self.pge_init_weight}")
-        if self.pge_hidden < 1 or self.pge_layers < 2 or self.pge_chunk_pairs < 1:
-            raise InputError(
-                f"pge: expected pge_hidden >= 1, pge_layers >= 2, pge_chunk_pairs >= 1; found "
-                f"{self.pge_hidden}, {self.pge_layers}, {self.pge_chunk_pairs}"
-            )
+        check_pge_settings(self)
+
+
+def check_pge_settings(cfg: object) -> None:
+    """Check a config's ``pge_*`` settings (GCond's, or any method that builds its structure with
+    `make_pge`); raise `InputError` naming the first bad one."""
+    if cfg.pge_init_weight is not None and not 0 < cfg.pge_init_weight < 1:
+        raise InputError(f"pge_init_weight: expected a weight in (0, 1) or none, found {cfg.pge_init_weight}")
+    if cfg.pge_hidden < 1 or cfg.pge_layers < 2 or cfg.pge_chunk_pairs < 1:
+        raise InputError(
+            f"pge: expected pge_hidden >= 1, pge_layers >= 2, pge_chunk_pairs >= 1; found "
+            f"{cfg.pge_hidden}, {cfg.pge_layers}, {cfg.pge_chunk_pairs}"
+        )
+
+
+def make_pge(feature_dim: int, hidden: int, layers: int, chunk_pairs: int, init_weight: Optional[float]) -> PGE:
+    """GCond's structure generator for ``feature_dim``-wide features (`GCondConfig`'s ``pge_*``
+    settings): PyTorch's default initialisation, or the output bias at ``logit(init_weight)``."""
+    pge = PGE(feature_dim, hidden=hidden, layers=layers, chunk_pairs=chunk_pairs)
+    if init_weight is not None:
+        with torch.no_grad():
+            pge.last.bias.fill_(math.log(init_weight / (1 - init_weight)))
+    return pge
 
 
 @register_method("gcond")
@@ -86,8 +102,4 @@ class GCond(StructureLearningMethod):
         cfg = self.config
         if cfg.structure == "none":
             return None
-        pge = PGE(x.shape[1], hidden=cfg.pge_hidden, layers=cfg.pge_layers, chunk_pairs=cfg.pge_chunk_pairs)
-        if cfg.pge_init_weight is not None:
-            with torch.no_grad():
-                pge.last.bias.fill_(math.log(cfg.pge_init_weight / (1 - cfg.pge_init_weight)))
-        return pge
+        return make_pge(x.shape[1], cfg.pge_hidden, cfg.pge_layers, cfg.pge_chunk_pairs, cfg.pge_init_weight)

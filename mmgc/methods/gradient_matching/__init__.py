@@ -11,7 +11,8 @@ Jin et al., ICLR 2022, official code ``gcond_agent_transduct.py``).
 """
 
 from mmgc.methods.gradient_matching.config import (
-    GCOND_FANOUTS, STRUCTURE_SEARCH_SPACE, GradientMatchingConfig, StructureLearningConfig,
+    GCOND_FANOUTS, STRUCTURE_SEARCH_SPACE, GradientMatchingConfig, ScheduleConfig, SelectionConfig,
+    StructureLearningConfig, check_fanouts, check_learning_rate,
 )
 from mmgc.methods.gradient_matching.distances import DISTANCES, match_distances
 from mmgc.methods.gradient_matching.engine import (
@@ -23,6 +24,7 @@ from mmgc.methods.gradient_matching.state import Run, Setup, StepState
 
 __all__ = [
     "DISTANCES", "GCOND_FANOUTS", "HOOKS", "STRUCTURE_SEARCH_SPACE", "ClassNeighborSampler", "ClassSamples", "FrozenDenseAdjacency",
-    "GradientMatchingConfig", "GradientMatchingMethod", "Run", "Selector", "Setup", "StepState",
+    "GradientMatchingConfig", "GradientMatchingMethod", "Run", "ScheduleConfig", "SelectionConfig", "Selector", "Setup",
+    "StepState", "check_fanouts", "check_learning_rate",
     "StructureLearningConfig", "StructureLearningMethod", "ValidationSelector", "match_distances",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Literal, Optional, Sequence
 
 from mmgc.errors import InputError
 from mmgc.models.protocol import PROTOCOL_ARCH, TrainingRecipe
@@ -22,11 +22,115 @@ def check_learning_rate(name: str, value: float) -> None:
 
 
 @dataclass
-class GradientMatchingConfig:
-    """Settings shared by every gradient-matching method (defaults: GCond's scripts on small graphs).
+class ScheduleConfig:
+    """Which epochs step the structure and which the features: the rule of every method that learns
+    a synthetic structure by alternation, or runs without one at the same budget (the
+    gradient-matching engine, GCDM).
 
     Attributes:
         epochs: outer epochs (GCond: 600 on Cora/Citeseer, 1000 on larger graphs).
+        structure_epochs, cycle_epochs: the first ``structure_epochs`` of every ``cycle_epochs``
+            step the structure, the rest the features (GCond: 10 of 50).
+        feature_schedule: which epochs step the features when the method runs without a structure
+            (GCond-X): ``alternate`` (GCond's loop with the structure fixed: the structure epochs of
+            every cycle step nothing, so the features get exactly the feature steps a structure-learning
+            run of the same ``epochs`` gets; the default, so that rankings compare equal budgets, and
+            GCond's maintainer's description of its structure-free variant) or ``every_epoch``
+            (GraphSlim's ``gcondx``: every epoch steps the features). Ignored with a structure.
+    """
+
+    epochs: int = 600
+    structure_epochs: int = 10
+    cycle_epochs: int = 50
+    feature_schedule: Literal["alternate", "every_epoch"] = "alternate"
+
+    def check_schedule(self) -> None:
+        """Raise `InputError` for a bad schedule, or one that gives the features no epoch."""
+        for name in ("epochs", "cycle_epochs"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name}: expected a positive integer, found {getattr(self, name)}")
+        if not 0 <= self.structure_epochs <= self.cycle_epochs:
+            raise InputError(f"structure_epochs: expected an integer in [0, cycle_epochs={self.cycle_epochs}], "
+                             f"found {self.structure_epochs}")
+        if self.feature_schedule not in ("alternate", "every_epoch"):
+            raise InputError(f"feature_schedule: expected 'alternate' or 'every_epoch', found {self.feature_schedule!r}")
+        if self.alternates() and self.feature_epochs() == 0:
+            raise InputError(
+                f"epochs: {self.epochs} epochs give the features no epoch (the first structure_epochs="
+                f"{self.structure_epochs} of every cycle_epochs={self.cycle_epochs} are structure epochs); expected "
+                f"epochs > {min(self.structure_epochs, self.epochs)} or fewer structure_epochs")
+
+    def learns_structure(self) -> bool:
+        """Whether the method learns a synthetic structure (by default: no)."""
+        return False
+
+    def alternates(self) -> bool:
+        """Whether the epochs alternate between structure epochs and feature epochs."""
+        return self.learns_structure() or self.feature_schedule == "alternate"
+
+    def phase(self, epoch: int) -> str:
+        """``features``, ``structure`` or ``idle`` (a structure epoch without a structure: nothing to step)."""
+        if not self.alternates() or epoch % self.cycle_epochs >= self.structure_epochs:
+            return "features"
+        return "structure" if self.learns_structure() else "idle"
+
+    def feature_epochs(self) -> int:
+        """How many of the ``epochs`` step the features."""
+        if not self.alternates():
+            return self.epochs
+        full, rest = divmod(self.epochs, self.cycle_epochs)
+        return full * (self.cycle_epochs - self.structure_epochs) + max(0, rest - self.structure_epochs)
+
+
+@dataclass
+class SelectionConfig:
+    """The checkpoint selection of a method that keeps its best synthetic graph on validation
+    (`mmgc.methods.gradient_matching.ValidationSelector`).
+
+    Attributes:
+        select_every: validation checkpoint every this many epochs (and at the last); 0 = only at
+            the last epoch.
+        select_backbone, select_hidden, select_epochs: the model trained to score a checkpoint by
+            the protocol's recipe (`mmgc.models.protocol.TrainingRecipe`: GCN, 256 hidden, 600
+            epochs; its learning rate drops at half of ``select_epochs``).
+        select_dropout: its dropout; None = the protocol's rule (0.5 transductive / 0 inductive).
+        select_eval_every: validate the checkpoint model every this many epochs.
+        select_threshold: drop synthetic edges below this weight before scoring; None = the
+            protocol's weak-edge threshold (`mmgc.models.protocol.edge_threshold`).
+        select_split: the nodes a checkpoint is scored on: ``val`` (the protocol) or ``test`` (the
+            SR-GM authors' code, which saves the condensed graph of the best *test* score: a
+            flagged option; the rows of such a graph record ``selection=test``).
+    """
+
+    select_every: int = 50
+    select_backbone: str = PROTOCOL_ARCH
+    select_hidden: int = TrainingRecipe.hidden
+    select_epochs: int = TrainingRecipe.epochs
+    select_dropout: Optional[float] = None
+    select_eval_every: int = 10
+    select_threshold: Optional[float] = None
+    select_split: Literal["val", "test"] = "val"
+
+    def check_selection(self) -> None:
+        """Raise `InputError` for a bad selection setting."""
+        for name in ("select_hidden", "select_epochs", "select_eval_every"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name}: expected a positive integer, found {getattr(self, name)}")
+        if self.select_every < 0:
+            raise InputError(f"select_every: expected an integer >= 0, found {self.select_every}")
+        if self.select_dropout is not None and not 0 <= self.select_dropout < 1:
+            raise InputError(f"select_dropout: expected a probability in [0, 1) or none, found {self.select_dropout}")
+        if self.select_threshold is not None and not 0 <= self.select_threshold < 1:
+            raise InputError(f"select_threshold: expected a weight in [0, 1) or none, found {self.select_threshold}")
+
+
+@dataclass
+class GradientMatchingConfig(ScheduleConfig, SelectionConfig):
+    """Settings shared by every gradient-matching method (defaults: GCond's scripts on small graphs):
+    the schedule (`ScheduleConfig`: ``epochs``, ``structure_epochs``, ``cycle_epochs``,
+    ``feature_schedule``), the checkpoint selection (`SelectionConfig`: ``select_*``) and these.
+
+    Attributes:
         outer_loop: matching steps per epoch (GCond: 20; 10 on Flickr/Reddit).
         inner_loop: backbone steps after each matching step; None = by setting, as GCond's
             defaults: 10 transductive, 5 inductive (GCond's Cora command uses 15).
@@ -39,26 +143,6 @@ class GradientMatchingConfig:
         batch_per_class: real seed nodes per class per step (GCond: 256).
         fanouts: neighbours sampled per hop from the seeds (-1 = all); None = GCond's by layers
             ([10, 5] for two layers).
-        structure_epochs, cycle_epochs: the first ``structure_epochs`` of every ``cycle_epochs``
-            step the structure generator, the rest the features (GCond: 10 of 50).
-        feature_schedule: which epochs step the features when the method runs without a structure
-            (GCond-X): ``alternate`` (GCond's loop with the structure fixed: the structure epochs of
-            every cycle step nothing, so the features get exactly the feature steps a structure-learning
-            run of the same ``epochs`` gets; the default, so that rankings compare equal budgets, and
-            GCond's maintainer's description of its structure-free variant) or ``every_epoch``
-            (GraphSlim's ``gcondx``: every epoch steps the features). Ignored with a structure.
-        select_every: validation checkpoint every this many epochs (and at the last); 0 = only at
-            the last epoch.
-        select_backbone, select_hidden, select_epochs: the model trained to score a checkpoint by
-            the protocol's recipe (`mmgc.models.protocol.TrainingRecipe`: GCN, 256 hidden, 600
-            epochs; its learning rate drops at half of ``select_epochs``).
-        select_dropout: its dropout; None = the protocol's rule (0.5 transductive / 0 inductive).
-        select_eval_every: validate the checkpoint model every this many epochs.
-        select_split: the nodes a checkpoint is scored on: ``val`` (the protocol) or ``test`` (the
-            SR-GM authors' code, which saves the condensed graph of the best *test* score: a
-            flagged option; the rows of such a graph record ``selection=test``).
-        select_threshold: drop synthetic edges below this weight before scoring; None = the
-            protocol's weak-edge threshold (`mmgc.models.protocol.edge_threshold`).
         diagnostics_every: record the gradient diagnostics every this many epochs (0 = never).
         diagnostic_steps: at which outer steps of a diagnostic epoch: ``all`` (the history holds the
             mean over the epoch's steps under each key, and ``<key>/first``, ``<key>/last``: the
@@ -80,7 +164,6 @@ class GradientMatchingConfig:
             per-modality embeddings (`regularizer_terms`), e.g. ``"dagr"``; None: none.
     """
 
-    epochs: int = 600
     outer_loop: int = 20
     inner_loop: Optional[int] = None
     lr_feat: float = 1e-4
@@ -93,17 +176,6 @@ class GradientMatchingConfig:
     bias_distance: Literal["skip", "cos"] = "skip"
     batch_per_class: int = 256
     fanouts: Optional[tuple[int, ...]] = None
-    structure_epochs: int = 10
-    cycle_epochs: int = 50
-    feature_schedule: Literal["alternate", "every_epoch"] = "alternate"
-    select_every: int = 50
-    select_backbone: str = PROTOCOL_ARCH
-    select_hidden: int = TrainingRecipe.hidden
-    select_epochs: int = TrainingRecipe.epochs
-    select_dropout: Optional[float] = None
-    select_eval_every: int = 10
-    select_threshold: Optional[float] = None
-    select_split: Literal["val", "test"] = "val"
     diagnostics_every: int = 1
     diagnostic_steps: Literal["all", "first"] = "all"
     feature_grad: Literal["direct", "total"] = "direct"
@@ -112,56 +184,32 @@ class GradientMatchingConfig:
     regularizers: Optional[str] = None
 
     def __post_init__(self) -> None:
-        positive = ("epochs", "outer_loop", "hidden", "layers", "batch_per_class", "cycle_epochs", "select_hidden",
-                    "select_epochs", "select_eval_every")
-        for name in positive:
+        self.check_schedule()
+        self.check_selection()
+        for name in ("outer_loop", "hidden", "layers", "batch_per_class"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name}: expected a positive integer, found {getattr(self, name)}")
-        for name in ("select_every", "diagnostics_every", "structure_epochs"):
-            if getattr(self, name) < 0:
-                raise InputError(f"{name}: expected an integer >= 0, found {getattr(self, name)}")
+        if self.diagnostics_every < 0:
+            raise InputError(f"diagnostics_every: expected an integer >= 0, found {self.diagnostics_every}")
         if self.inner_loop is not None and self.inner_loop < 0:
             raise InputError(f"inner_loop: expected an integer >= 0 or none, found {self.inner_loop}")
-        if self.structure_epochs > self.cycle_epochs:
-            raise InputError(f"structure_epochs: expected <= cycle_epochs ({self.cycle_epochs}), found {self.structure_epochs}")
-        if self.alternates() and self.feature_epochs() == 0:
-            raise InputError(
-                f"epochs: {self.epochs} epochs give the features no epoch (the first structure_epochs="
-                f"{self.structure_epochs} of every cycle_epochs={self.cycle_epochs} are structure epochs); expected "
-                f"epochs > {min(self.structure_epochs, self.epochs)} or fewer structure_epochs")
         for name in ("lr_feat", "lr_model"):
             check_learning_rate(name, getattr(self, name))
         if not 0 <= self.dropout < 1:
             raise InputError(f"dropout: expected a probability in [0, 1), found {self.dropout}")
-        if self.select_dropout is not None and not 0 <= self.select_dropout < 1:
-            raise InputError(f"select_dropout: expected a probability in [0, 1) or none, found {self.select_dropout}")
-        if self.fanouts is not None:
-            self.fanouts = tuple(int(f) for f in self.fanouts)
-            if not self.fanouts or any(f == 0 or f < -1 for f in self.fanouts):
-                raise InputError(f"fanouts: expected a non-empty list of positive ints (or -1 = all), found {list(self.fanouts)}")
-        if self.select_threshold is not None and not 0 <= self.select_threshold < 1:
-            raise InputError(f"select_threshold: expected a weight in [0, 1) or none, found {self.select_threshold}")
+        self.fanouts = check_fanouts(self.fanouts)
         if self.regularizers:
             parse_regularizers(self.regularizers)  # unknown names and bad values fail here, before any epoch
 
-    def learns_structure(self) -> bool:
-        """Whether the method learns a synthetic structure (the engine alone: no)."""
-        return False
 
-    def alternates(self) -> bool:
-        """Whether the epochs alternate between structure epochs and feature epochs."""
-        return self.learns_structure() or self.feature_schedule == "alternate"
-
-    def is_feature_epoch(self, epoch: int) -> bool:
-        """Whether ``epoch`` steps the features (see ``structure_epochs``, ``feature_schedule``)."""
-        return not self.alternates() or epoch % self.cycle_epochs >= self.structure_epochs
-
-    def feature_epochs(self) -> int:
-        """How many of the ``epochs`` step the features."""
-        full, rest = divmod(self.epochs, self.cycle_epochs)
-        if not self.alternates():
-            return self.epochs
-        return full * (self.cycle_epochs - self.structure_epochs) + max(0, rest - self.structure_epochs)
+def check_fanouts(fanouts: Optional[Sequence[int]]) -> Optional[tuple[int, ...]]:
+    """``fanouts`` as a tuple of ints (None stays None); raise `InputError` unless each is positive or -1."""
+    if fanouts is None:
+        return None
+    values = tuple(int(f) for f in fanouts)
+    if not values or any(f == 0 or f < -1 for f in values):
+        raise InputError(f"fanouts: expected a non-empty list of positive ints (or -1 = all), found {list(values)}")
+    return values
 
 
 @dataclass

@@ -171,11 +171,10 @@ class GradientMatchingMethod(CondensationMethod):
     def adjust_outer_gradients(self, state: StepState, x: nn.Parameter, generator: Optional[StructureGenerator]) -> None:
         """Edit ``x.grad`` / the generator's gradients before the optimiser step."""
 
-    def phase(self, epoch: int, has_structure: bool) -> str:
-        """``features``, ``structure`` or ``idle`` (a structure epoch without a structure: nothing to step)."""
-        if self.config.is_feature_epoch(epoch):
-            return "features"
-        return "structure" if has_structure else "idle"
+    def phase(self, epoch: int) -> str:
+        """``features``, ``structure`` or ``idle`` (a structure epoch without a structure: nothing to
+        step); the config's schedule (`ScheduleConfig.phase`)."""
+        return self.config.phase(epoch)
 
     def make_selector(self, setup: Setup) -> Selector:
         return ValidationSelector(self.config, setup)
@@ -325,7 +324,7 @@ class GradientMatchingMethod(CondensationMethod):
         followed by the inner loop; returns the epoch's record (means over its steps, timings)."""
         cfg = self.config
         t_epoch, c_epoch = time.perf_counter(), time.process_time()
-        phase = self.phase(epoch, bool(run.gen_params))
+        phase = self.phase(epoch)
         if phase == "idle":
             return {"epoch": epoch, "phase": phase, "seconds": 0.0, "cpu_seconds": 0.0}
         model = self.build_model(run.setup)

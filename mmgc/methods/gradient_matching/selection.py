@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from mmgc.adjacency import Adjacency
-from mmgc.methods.gradient_matching.config import GradientMatchingConfig
+from mmgc.methods.gradient_matching.config import SelectionConfig
 from mmgc.methods.gradient_matching.state import Setup
 from mmgc.models import build_backbone
 from mmgc.models.base import get_backbone
@@ -38,7 +38,7 @@ class Selector(Protocol):
 class ValidationSelector:
     """Train a fresh evaluation backbone on the offered graph and keep the best validation metric."""
 
-    def __init__(self, cfg: GradientMatchingConfig, setup: Setup):
+    def __init__(self, cfg: SelectionConfig, setup: Setup):
         graph = setup.graph
         self.setup, self.cfg = setup, cfg
         self.every = cfg.select_every
