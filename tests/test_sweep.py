@@ -125,7 +125,7 @@ def test_run_trial_real_method_rows_are_complete():
                      eval_options={"epochs": 3}, experiment="e", phase="final")
     rows = run_trial(spec)
     assert len(rows) == 4 and all(r["status"] == "ok" for r in rows)
-    optional = {"error", "mlflow_run_id", "artifact_path", "condense_arch", "git_commit", "selected_epoch"}
+    optional = {"error", "mlflow_run_id", "artifact_path", "condense_arch", "git_commit", "selected_epoch", "dead_backbone"}
     for r in rows:
         assert set(r) == set(RESULT_COLUMNS)
         missing = [c for c in RESULT_COLUMNS if r[c] is None and c not in optional]

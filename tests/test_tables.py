@@ -314,7 +314,7 @@ def test_runs_show_on_a_table_row(store):
         "mlflow_run_id"]
     out = subprocess.run([MMGC, "runs", "show", run_id, "--results", str(store)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert "method = gcond" in out.stdout and "condense/conflict_frac" in out.stdout and "curves.png" in out.stdout
+    assert "method = gcond" in out.stdout and "condense/conflict_frac" in out.stdout and "history.json" in out.stdout
 
 
 def hand_row(label, value, *, method="sr_gm", config=None, ratio=0.1, seed=0, variant="", val=None):

@@ -97,7 +97,7 @@ def test_sweep_and_trial_runs(tmp_path):
     tests = [r["test_metric"] for r in rows]
     assert child.data.metrics["test_metric/gcn/mean"] == pytest.approx(sum(tests) / len(tests))
     arts = dict(tracking.run_artifacts(uri, run_id))
-    for name in ("history.json", "curves.png", "trial_config.json", "rows.json", f"condensed/{path.name}"):
+    for name in ("history.json", "trial_config.json", "rows.json", f"condensed/{path.name}"):
         assert name in arts and Path(arts[name]).is_file(), name
     assert Path(arts["history.json"]).resolve().is_relative_to(results.resolve() / "mlartifacts")
     assert tracking.load_history(uri, run_id) == json.loads(json.dumps(history))

@@ -71,8 +71,10 @@ from mmgc.models.protocol import (
 from mmgc.models.training import ExtraLoss, SplitScorer, accepts_sparse_features, seed_all, train_node_classifier
 from mmgc.provenance import git_commit, node_name, now_iso, package_version
 
-BUDGET_KEYS = ("feature_steps", "structure_steps", "outer_steps", "selected_epoch", "condense_cpu_seconds")
-"""The keys of ``CondensedGraph.info`` a row copies as they are (the optimisation budget a method spent)."""
+INFO_COLUMNS = ("feature_steps", "structure_steps", "outer_steps", "selected_epoch", "condense_cpu_seconds",
+                "dead_backbone")
+"""The keys of ``CondensedGraph.info`` a row copies as they are: the optimisation budget a method spent,
+and how much of it ran on a dead backbone."""
 
 ExtraLossFactory = Callable[[nn.Module, int], Optional[ExtraLoss]]
 """``factory(model, eval_seed) -> extra_loss`` called once per trained model (None: no extra loss)."""
@@ -147,7 +149,7 @@ def _condensed_columns(condensed: CondensedGraph) -> dict[str, Any]:
         "condense_arch": info.get("condense_arch"),
         "condense_seconds": info.get("wall_seconds"),
         "condense_peak_mb": info.get("peak_memory_mb"),
-        **{key: info.get(key) for key in BUDGET_KEYS},
+        **{key: info.get(key) for key in INFO_COLUMNS},
     }
     return columns
 

@@ -29,6 +29,7 @@ RESULT_COLUMNS: dict[str, str] = {
     "structure_steps": "int64",    # optimiser steps applied to the synthetic structure
     "outer_steps": "int64",        # matching (outer) steps run, whatever they stepped
     "selected_epoch": "int64",     # condensation epoch of the kept checkpoint
+    "dead_backbone": "float64",    # share of outer steps whose backbone gave every synthetic node the same logits (G_S = 0)
     "condensed_bytes": "int64",    # the graph evaluated, as stored: float32 features, int64 labels, kept edges (2 x int64 + float32 each)
     "original_bytes": "int64",     # the graph the method could see (train graph if inductive), in the same encoding
     "adj_mean": "float64",         # condensed graph: mean off-diagonal edge weight (0 = structure-free)

@@ -40,7 +40,6 @@ from mmgc.provenance import git_commit, host_name, package_version
 DB_FILE = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
 HISTORY_ARTIFACT = "history.json"
-CURVES_ARTIFACT = "curves.png"
 GRAPH_ARTIFACT_DIR = "condensed"
 CONFIG_ARTIFACT = "trial_config.json"
 ROWS_ARTIFACT = "rows.json"
@@ -324,41 +323,6 @@ def metric_name(key: str) -> str:
     return _BAD_METRIC_CHARS.sub("_", str(key))[:250]
 
 
-def plot_curves(series: Mapping[str, Sequence[tuple[int, float]]], path: str | os.PathLike,
-                title: str = "condensation curves") -> Path | None:
-    """One PNG with a small panel per history series (x: condensation epoch)."""
-    series = {k: v for k, v in series.items() if v}
-    if not series:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = sorted(series)
-    cols = min(3, len(keys))
-    rows = math.ceil(len(keys) / cols)
-    # constrained layout keeps the title above every panel (tight_layout let it run into a tall grid's top row)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.8 * rows), squeeze=False, layout="constrained")
-    for ax, key in zip(axes.flat, keys):
-        steps, values = zip(*series[key])
-        ax.plot(steps, values, marker="o" if len(steps) < 30 else None, markersize=3)
-        ax.set_title(key, fontsize=9)
-        ax.set_xlabel("condensation epoch")
-        ax.set_ylabel("value")
-        if min(values) > 0 and max(values) / max(min(values), 1e-300) > 1e3:
-            ax.set_yscale("log")
-            ax.set_ylabel("value (log scale)")
-    for ax in list(axes.flat)[len(keys):]:
-        ax.set_visible(False)
-    fig.suptitle(title, fontsize=10)
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-# ---------------------------------------------------------------------------------------- trial runs
 def trial_params(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The params of a trial's run, read from its result rows (all rows of a trial share them)."""
     if not rows:
@@ -483,10 +447,6 @@ def _log_trial(tracking: SweepTracking, rows, condensed, condensed_path, history
             if history is not None:
                 (tmp_path / HISTORY_ARTIFACT).write_text(json.dumps(_jsonable(history), indent=1))
                 _retry(lambda: c.log_artifact(run_id, str(tmp_path / HISTORY_ARTIFACT)))
-                title = " ".join(str(first.get(k)) for k in ("method", "dataset", "ratio") if first.get(k) is not None)
-                png = plot_curves(series, tmp_path / CURVES_ARTIFACT, title=f"condensation curves: {title}")
-                if png is not None:
-                    _retry(lambda: c.log_artifact(run_id, str(png)))
             (tmp_path / CONFIG_ARTIFACT).write_text(json.dumps(params, indent=1, default=str))
             _retry(lambda: c.log_artifact(run_id, str(tmp_path / CONFIG_ARTIFACT)))
             (tmp_path / ROWS_ARTIFACT).write_text(json.dumps([dict(r) for r in rows], indent=1, default=str))

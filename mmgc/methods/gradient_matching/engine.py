@@ -38,8 +38,9 @@ One condensation (`GradientMatchingMethod.condense`):
   dead: ``G_S = 0``); any such epoch also raises a `RuntimeWarning` and counts in
   ``info["dead_backbone_epochs"]``.
 - **Budget.** ``info`` counts the optimiser steps applied to the features and to the structure
-  (``feature_steps``, ``structure_steps``, ``outer_steps``) and the epoch of the kept checkpoint
-  (``selected_epoch``), which every result row carries.
+  (``feature_steps``, ``structure_steps``, ``outer_steps``), the epoch of the kept checkpoint
+  (``selected_epoch``) and the share of outer steps with a dead backbone (``dead_backbone``), which
+  every result row carries.
 - ``ctx.time_budget_s`` stops the epochs early (the best graph so far is kept); deterministic under
   ``ctx.seed`` on CPU; every tensor lives on ``ctx.device``.
 
@@ -440,6 +441,7 @@ class GradientMatchingMethod(CondensationMethod):
         """The selected synthetic graph (the current one if no checkpoint was scored) and its ``info``."""
         cfg, setup, history = self.config, run.setup, run.history
         dead_epochs = sum(1 for h in history if h.get("dead_backbone", 0) > 0)
+        stepped = [h["dead_backbone"] for h in history if "dead_backbone" in h]
         if dead_epochs:
             warnings.warn(
                 f"{self.name}: the condensation backbone ({cfg.backbone}) gave every synthetic node the same output "
@@ -455,7 +457,8 @@ class GradientMatchingMethod(CondensationMethod):
             condense_seconds=round(run.condense_seconds, 3), condense_cpu_seconds=round(run.condense_cpu, 3),
             seconds_per_epoch=round(run.condense_seconds / max(len(history), 1), 4), epochs_run=len(history),
             stopped_early=run.stopped_early, inner_loop=setup.inner_loop, fanouts=list(setup.fanouts),
-            dead_backbone_epochs=dead_epochs, feature_steps=run.steps["features"],
+            dead_backbone_epochs=dead_epochs, dead_backbone=sum(stepped) / len(stepped) if stepped else 0.0,
+            feature_steps=run.steps["features"],
             structure_steps=run.steps["structure"], outer_steps=sum(run.steps.values()),
             **{"selected_epoch": len(history) - 1, **selection}, **self.extra_info(run))
 
