@@ -245,12 +245,14 @@ class GCDM(CondensationMethod):
         adj = pge(x) if pge is not None else None
         emb = model(x, Adjacency.from_dense(adj) if adj is not None else Adjacency.empty(setup.n, x.device))
         samples = setup.sampler.sample()
+        nodes, union_adj, seeds = samples.disjoint(setup.x_real.dtype)
+        with torch.no_grad():  # every class's receptive fields in one forward (their graphs are disjoint)
+            real = model(setup.x_real[nodes], union_adj)[seeds]
+        seed_bounds = samples.seed_ptr.tolist()
         loss = emb.new_zeros(())
         for c in range(setup.num_classes):
-            nodes, sub_adj, pos, _ = samples.block(c)
-            with torch.no_grad():
-                real = model(setup.x_real[nodes], sub_adj)[pos]
-            loss = loss + coeff[c] * mmd2(real, emb[bounds[c]:bounds[c + 1]], cfg.kernel, cfg.bandwidths)
+            real_c = real[seed_bounds[c]:seed_bounds[c + 1]]
+            loss = loss + coeff[c] * mmd2(real_c, emb[bounds[c]:bounds[c + 1]], cfg.kernel, cfg.bandwidths)
         optimizer.zero_grad(set_to_none=True)
         loss.backward(inputs=list(pge.parameters()) if phase == "structure" else [x])
         optimizer.step()

@@ -333,6 +333,7 @@ class GradientMatchingMethod(CondensationMethod):
         opt_model = _adam(params, cfg.lr_model)
         diagnose_epoch = cfg.diagnostics_every > 0 and epoch % cfg.diagnostics_every == 0
         sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
         step_diagnostics: list[dict[str, float]] = []
         inner_loss = float("nan")
         next_adj: Optional[Tensor] = None
@@ -343,14 +344,14 @@ class GradientMatchingMethod(CondensationMethod):
             for step in range(cfg.outer_loop):
                 diagnose = diagnose_epoch and (step == 0 or cfg.diagnostic_steps == "all")
                 state = self._outer_step(run, epoch, step, phase, model, params, next_adj, diagnose, sums,
-                                         step_diagnostics)
+                                         counts, step_diagnostics)
                 next_adj = None
                 if step == cfg.outer_loop - 1 or run.setup.inner_loop == 0:
                     continue
                 next_adj, inner_loss = self._inner_loop(run, state, opt_model)
         record: dict[str, Any] = {"epoch": epoch, "phase": phase}
         for name, value in sums.items():
-            record[name] = value / cfg.outer_loop
+            record[name] = value / counts[name]  # the mean over the steps that logged it
         record.update(_summarise_steps(step_diagnostics))
         record["loss_inner"] = inner_loss
         seconds = time.perf_counter() - t_epoch
@@ -362,7 +363,7 @@ class GradientMatchingMethod(CondensationMethod):
         return record
 
     def _outer_step(self, run: Run, epoch: int, step: int, phase: str, model: nn.Module, params: list[Tensor],
-                    adj: Optional[Tensor], diagnose: bool, sums: dict[str, float],
+                    adj: Optional[Tensor], diagnose: bool, sums: dict[str, float], counts: dict[str, int],
                     step_diagnostics: list[dict[str, float]]) -> StepState:
         """One matching step: per class, the distance between the synthetic and the real gradients,
         plus the extra terms and regularizers; one optimiser step of the phase's parameters. ``adj``:
@@ -396,13 +397,11 @@ class GradientMatchingMethod(CondensationMethod):
         self.adjust_outer_gradients(state, x, run.generator)
         (run.opt_s if phase == "structure" else run.opt_x).step()
         run.steps[phase] += 1
-        _accumulate(sums, "loss_gm", loss_gm.item())
-        for name, value in terms.items():
-            _accumulate(sums, name, value.item())
-        _accumulate(sums, "loss_total", total.item())
-        _accumulate(sums, "dead_backbone", float(_same_output_everywhere(logits)))
-        for name, value in state.metrics.items():
-            _accumulate(sums, name, value)
+        logged = {"loss_gm": loss_gm.item(), **{name: value.item() for name, value in terms.items()},
+                  "loss_total": total.item(), "dead_backbone": float(_same_output_everywhere(logits)), **state.metrics}
+        for name, value in logged.items():
+            sums[name] = sums.get(name, 0.0) + value
+            counts[name] = counts.get(name, 0) + 1
         return state
 
     def _inner_loop(self, run: Run, state: StepState, opt_model: torch.optim.Optimizer
@@ -530,6 +529,3 @@ def _same_output_everywhere(logits: Tensor) -> bool:
     flat = logits.detach().reshape(-1, logits.shape[-1])
     return flat.shape[0] > 1 and bool((flat == flat[:1]).all())
 
-
-def _accumulate(sums: dict[str, float], name: str, value: float) -> None:
-    sums[name] = sums.get(name, 0.0) + value

@@ -89,6 +89,14 @@ class ClassSamples:
         seeds, _ = take(self.seeds, self.seed_ptr)
         return ClassSamples(nodes, node_ptr, edge_index, edge_ptr, seed_pos, seeds, seed_ptr)
 
+    def disjoint(self, dtype: torch.dtype = torch.float32) -> tuple[Tensor, Adjacency, Tensor]:
+        """Every block as one disjoint graph: ``(nodes, adjacency over them, seed positions)``, the
+        blocks in class order (one forward over it equals a forward per block: nothing crosses blocks)."""
+        edge_owner, _, _ = self._layout(self.edge_ptr)
+        seed_owner, _, _ = self._layout(self.seed_ptr)
+        adj = Adjacency.from_edge_index(self.edge_index + self.node_ptr[edge_owner], self.nodes.numel(), dtype=dtype)
+        return self.nodes, adj, self.seed_pos + self.node_ptr[seed_owner]
+
     def padded(self, y: Tensor, dtype: torch.dtype = torch.float32) -> PaddedSamples:
         """Every block padded to the largest one (``index`` ``[C, m]``); ``y`` the visible graph's labels."""
         node_owner, node_slot, m = self._layout(self.node_ptr)
