@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                 tests, vals, seconds = [], [], []
                 for seed in seeds:
                     method = create_method(VARIANTS[variant][0], values)
-                    condensed = method.condense(graph, ratio, Context(device=device, seed=seed))
+                    condensed = method.condense_measured(graph, ratio, Context(device=device, seed=seed))
                     row = evaluate(condensed, graph, "gcn", [seed], eval_config, device=device)[0]
                     tests.append(100 * row["test_metric"])
                     vals.append(100 * row["val_metric"])

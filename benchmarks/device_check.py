@@ -231,7 +231,7 @@ def epoch_seconds(args: argparse.Namespace, deadline: float) -> list[dict]:
             if time.perf_counter() > deadline:
                 out.append(dict(cell, status="skipped", note="time budget spent"))
                 continue
-            condensed = create_method(method, timing_config(args.timing_epochs + 1, args)).condense(
+            condensed = create_method(method, timing_config(args.timing_epochs + 1, args)).condense_measured(
                 graph, _ratio_for(graph, n), Context(device=torch.device(args.device), seed=args.seed))
             timed = condensed.info["history"][1:]
             cell.update(status="ok", n=condensed.num_nodes,

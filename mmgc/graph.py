@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from mmgc.errors import InputError
-from mmgc.tempfiles import temporary_path
+from mmgc.tempfiles import atomic_write
 
 SETTINGS = ("transductive", "inductive")
 METRICS = ("accuracy", "roc_auc")
@@ -356,8 +356,10 @@ class CondensedInfo(TypedDict, total=False):
     seed              the condensation seed (``condense_seed``)
     device            where it condensed
     condense_arch     the backbone that shaped the graph, None when none (``condense_arch``; Table 4)
-    wall_seconds      condensation wall time (``condense_seconds``; the summary line)
-    peak_memory_mb    peak memory while condensing (``condense_peak_mb``)
+    wall_seconds      condensation wall time (``condense_seconds``; the summary line); this key and the
+                      next two are `CondensationMethod.condense_measured`'s
+    cpu_seconds       condensation CPU time, all threads (``condense_cpu_seconds``)
+    peak_memory_mb    peak resident memory while condensing (``condense_peak_mb``)
     history           per-epoch metric dicts (MLflow metrics, the curves in the figures)
     selected          the visible node ids a selection kept (coresets)
     selection_split   ``test`` when a checkpoint was chosen on test metrics (flags the rows)
@@ -375,6 +377,7 @@ class CondensedInfo(TypedDict, total=False):
     device: str
     condense_arch: Optional[str]
     wall_seconds: float
+    cpu_seconds: float
     peak_memory_mb: float
     history: list[dict[str, Any]]
     selected: list[int]
@@ -455,7 +458,6 @@ class CondensedGraph:
         """Write one file atomically (a temporary file renamed into place) and return its path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(temporary_path(path))
         payload = {
             "format": "mmgc.CondensedGraph/1",
             "x": self.x.detach().cpu(),
@@ -464,12 +466,8 @@ class CondensedGraph:
             "modalities": {k: list(v) for k, v in self.modalities.items()},
             "info": self.info,
         }
-        try:
-            torch.save(payload, tmp)
-            os.replace(tmp, path)
-        finally:  # an error or an interrupt leaves no half-written temporary file behind
-            if tmp.exists():
-                tmp.unlink()
+        with atomic_write(path) as handle:
+            torch.save(payload, handle)
         return path
 
     @classmethod

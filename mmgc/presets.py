@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mmgc.errors import InputError
+from mmgc.methods.base import get_method
+from mmgc.plugins import build_config
 
 PRESET_FILE = Path(__file__).with_name("presets.yaml")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -101,8 +103,6 @@ def find_preset(method: str, name: str) -> Preset:
     """The preset ``name`` of ``method``, its settings checked against the method's config.
 
     Raises `InputError` (one line, naming the presets that exist) when there is no such preset."""
-    from mmgc.methods.base import get_method
-    from mmgc.plugins import build_config
 
     for preset in list_presets(method):
         if preset.name == name:

@@ -20,10 +20,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mmgc import __version__
+
 
 def package_version() -> str:
-    from mmgc import __version__
-
     return __version__
 
 

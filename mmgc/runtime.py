@@ -51,6 +51,8 @@ from __future__ import annotations
 import os
 import sys
 
+from mmgc.errors import InputError
+
 MAX_THREADS = 1024
 """The most CPU threads a process (``--threads``) or a sweep trial (``resources.cpu``) may ask for:
 more is no machine's core count, and torch takes the count as a 32-bit integer."""
@@ -115,7 +117,6 @@ def resolve_device(requested: str = "auto", where: str = "device"):
     device this machine does not have."""
     import torch
 
-    from mmgc.errors import InputError
 
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

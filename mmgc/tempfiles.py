@@ -3,7 +3,8 @@ from a live one's.
 
 Before any work, a write target is checked by writing: `unwritable_reason` creates and removes a
 probe file (under such a temporary name) where the writer will write. A writer writes
-``.NAME~HOST~PID~TOKEN.tmp`` beside ``NAME`` (`temporary_path`) and renames it into place; an error or an interrupt removes it, but a writer killed outright (SIGKILL, the OOM
+``.NAME~HOST~PID~TOKEN.tmp`` beside ``NAME`` (`temporary_path`) and renames it into place
+(`atomic_write`, every writer's one way); an error or an interrupt removes it, but a writer killed outright (SIGKILL, the OOM
 killer, a lost node) leaves it behind. `remove_stale` deletes those whose writer is gone: written
 on this host by a process that is no longer running, or older than `STALE_AFTER_S` (a writer on
 another host, whose process cannot be checked from here, or a pid since reused). A live writer's
@@ -17,7 +18,9 @@ import os
 import socket
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Iterator
 
 STALE_AFTER_S = 24 * 3600.0
 """Age (seconds since the last write) past which any writer's temporary file counts as abandoned."""
@@ -33,6 +36,24 @@ def temporary_path(path: str | os.PathLike) -> str:
     """A hidden, unique temporary name beside ``path`` that records this host and process."""
     folder, name = os.path.split(os.fspath(path))
     return os.path.join(folder, f".{name}{_SEP}{_host()}{_SEP}{os.getpid()}{_SEP}{uuid.uuid4().hex[:8]}.tmp")
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb", sync: bool = False) -> Iterator[IO]:
+    """Write ``path`` all at once or not at all: the block writes to a `temporary_path` beside it, which
+    is renamed over ``path`` when the block ends (after an ``fsync`` with ``sync``: the bytes are on disk
+    before the name points at them) and removed on an error or an interrupt."""
+    tmp = temporary_path(path)
+    try:
+        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+            yield handle
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def unwritable_reason(folder: str | os.PathLike) -> str | None:

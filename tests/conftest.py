@@ -47,6 +47,23 @@ def tiny_graph():
     return make_tiny_graph()
 
 
+GCOND_FAST = dict(epochs=4, outer_loop=3, inner_loop=2, hidden=16, select_every=2, select_epochs=20,
+                  select_eval_every=5, pge_hidden=8, cycle_epochs=4, structure_epochs=1)
+"""A GCond / SR-GM config that condenses a tiny graph in a fraction of a second: 1 structure epoch of 4."""
+
+STRUCTURE_FAST = {"epochs": 2, "outer_loop": 2, "select_every": 0, "select_epochs": 20, "select_eval_every": 5,
+                  "structure_epochs": 1, "cycle_epochs": 2, "batch_per_class": 32, "hidden": 32, "diagnostics_every": 0}
+"""The engine's settings of a short MSGC or SGDD run: one structure and one feature epoch."""
+
+
+@pytest.fixture(scope="module")
+def default_graph():
+    """The ``synthetic`` dataset at its defaults (loaded once per test module)."""
+    from mmgc.datasets import load_dataset
+
+    return load_dataset("synthetic")
+
+
 def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     """The console entry point in-process with ``argv = mmgc ARGS``: (exit code, stdout, stderr)."""
     import sys

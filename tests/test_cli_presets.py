@@ -7,19 +7,18 @@ import json
 
 import pytest
 import yaml
+from sweep_fakes import fake_rows
 
 from mmgc.errors import InputError
 from mmgc.presets import find_preset, list_presets, load_preset
-from sweep_fakes import fake_rows
 from tests.conftest import run_cli
-
 
 cli = run_cli
 
 
 @pytest.mark.parametrize("preset", list_presets(), ids=lambda p: f"{p.method}:{p.name}")
 def test_every_shipped_preset_is_a_valid_config(preset):
-    from mmgc.harness.experiment import full_config
+    from mmgc.methods.base import full_config
 
     assert preset.description and preset.settings
     config = full_config(preset.method, load_preset(preset.method, preset.name))
@@ -56,7 +55,7 @@ def test_a_malformed_preset_file_is_one_line(tmp_path):
 def test_run_applies_the_preset_and_set_wins(monkeypatch, capsys, tmp_path):
     """`mmgc run --preset`: the trial's config is the preset's, with --set on top, and a preset used on
     a dataset it was not published for warns."""
-    from mmgc.harness import trial
+    from mmgc.harness.cli import run as cli_run
 
     seen = {}
 
@@ -64,7 +63,7 @@ def test_run_applies_the_preset_and_set_wins(monkeypatch, capsys, tmp_path):
         seen["config"] = dict(spec.config)
         return fake_rows(spec, 0.5), None
 
-    monkeypatch.setattr(trial, "run_trial_detailed", fake)
+    monkeypatch.setattr(cli_run, "run_trial_detailed", fake)
     code, out, err = cli(monkeypatch, capsys, "run", "--dataset", "synthetic", "--method", "gcond", "--ratio", "0.05",
                          "--preset", "cora", "--set", "epochs=30", "--rows-out", str(tmp_path / "rows.json"))
     assert code == 0, err

@@ -190,8 +190,9 @@ def test_summary_line_says_when_the_condensed_graph_is_complete_or_empty():
 
 def test_run_exits_1_when_a_trial_failed(monkeypatch, capsys, tmp_path):
     from mmgc.harness import trial
+    from mmgc.harness.cli import run
 
-    monkeypatch.setattr(trial, "run_trial_detailed",
+    monkeypatch.setattr(run, "run_trial_detailed",
                         lambda spec, reporter=None, strict=False: (trial.failed_rows(spec, "boom"), None))
     code, out, err = cli(monkeypatch, capsys, "run", "--dataset", "synthetic", "--method", "random", "--ratio", "0.05",
                          "--rows-out", str(tmp_path / "rows.json"))
@@ -203,11 +204,13 @@ def test_run_exits_1_when_a_trial_failed(monkeypatch, capsys, tmp_path):
 def test_threads_sets_the_processs_torch_threads(tiny_dataset, monkeypatch, capsys, tmp_path, command):
     import torch
 
-    seen = []
-    import mmgc.runtime
+    from mmgc.harness import trial
+    from mmgc.harness.cli import run
 
-    real = mmgc.runtime.set_threads
-    monkeypatch.setattr(mmgc.runtime, "set_threads", lambda threads: seen.append(threads) or real(threads))
+    seen = []
+    real = run.set_threads
+    for module in (run, trial):  # mmgc condense sets them itself, mmgc run in its trial
+        monkeypatch.setattr(module, "set_threads", lambda threads: seen.append(threads) or real(threads))
     before = torch.get_num_threads()
     extra = ["--out", str(tmp_path / "g.pt")] if command == "condense" else [*FAST_EVAL, "--runs", "1"]
     try:

@@ -81,7 +81,7 @@ def test_coreset_is_the_induced_subgraph_of_train_nodes(method, setting):
     assert torch.equal(out.adj, dense[selected][:, selected])
     info = out.info
     assert info["method"] == method and info["dataset"] == "tiny" and info["ratio"] == ratio and info["seed"] == 3
-    assert info["wall_seconds"] >= 0 and info["peak_memory_mb"] > 0 and isinstance(info["config"], dict)
+    assert isinstance(info["config"], dict)
     if method == "random":
         assert info["condense_arch"] is None and info["history"] == []
     else:

@@ -8,15 +8,14 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import GCOND_FAST, make_tiny_graph
 
-from conftest import make_tiny_graph
 from mmgc.errors import InputError
 from mmgc.methods import Context, create_method
 from mmgc.methods.gradient_matching import ClassNeighborSampler, GradientMatchingMethod, match_distances
 from mmgc.methods.structure import PGE
 
-FAST = dict(epochs=4, outer_loop=3, inner_loop=2, hidden=16, select_every=2, select_epochs=20, select_eval_every=5,
-            pge_hidden=8, cycle_epochs=4, structure_epochs=1)
+FAST = GCOND_FAST
 
 
 # ------------------------------------------------------------------------------------ distances

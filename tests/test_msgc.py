@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import STRUCTURE_FAST
 
 from mmgc.adjacency import Adjacency
 from mmgc.methods._msgc_support import (
@@ -124,16 +125,7 @@ def test_batched_backbone_pass_equals_per_graph():
 
 
 # ---------------------------------------------------------------------------------------- end to end
-FAST = {"epochs": 2, "outer_loop": 2, "select_every": 0, "select_epochs": 20, "select_eval_every": 5,
-        "structure_epochs": 1, "cycle_epochs": 2, "batch_per_class": 32, "hidden": 32, "num_graphs": 4,
-        "edge_hidden": 16, "diagnostics_every": 0}
-
-
-@pytest.fixture(scope="module")
-def default_graph():
-    from mmgc.datasets import load_dataset
-
-    return load_dataset("synthetic")
+FAST = {**STRUCTURE_FAST, "num_graphs": 4, "edge_hidden": 16}
 
 
 @pytest.mark.parametrize("selection", ["validation", "loss_window"])

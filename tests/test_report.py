@@ -366,11 +366,12 @@ def test_sweep_command_prints_the_report_path_at_its_end(store, tmp_path, monkey
 
     from mmgc.harness import sweep
     from mmgc.harness.cli import app
+    from mmgc.harness.cli import sweep as sweep_command
 
     path = tmp_path / "exp.yaml"
     path.write_text(f"name: {EXPERIMENT}\ndatasets: [{{name: synthetic, ratios: [0.05]}}]\nmethods: [{{name: random}}]\n")
     done = sweep.SweepReport(EXPERIMENT, str(store), 0, 0, 0, 0, 0, 0, False, 0.0)
-    monkeypatch.setattr(sweep, "run_sweep", lambda *args, **kwargs: done)
+    monkeypatch.setattr(sweep_command, "run_sweep", lambda *args, **kwargs: done)
     result = CliRunner().invoke(app, ["sweep", str(path), "--results", str(store), "--no-mlflow", "--no-leaderboard"])
     assert result.exit_code == 0, result.output
     assert result.output.strip().splitlines()[-1] == f"report: {report.default_path(str(store), EXPERIMENT)}"

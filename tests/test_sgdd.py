@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import STRUCTURE_FAST, make_tiny_graph
 
 from mmgc.methods._sgdd_structure import (
     GraphonGenerator, NonFiniteStructureTerm, StructureBroadcast, graphon_grid, laplacian_energy_distribution,
     smoothness,
 )
-from tests.conftest import make_tiny_graph
 
 
 def test_generator_output_symmetric_sigmoid_zero_diagonal():
@@ -98,16 +98,7 @@ def test_smoothness_matches_edge_sum():
 
 
 # ---------------------------------------------------------------------------------------- end to end
-FAST = {"epochs": 2, "outer_loop": 2, "select_every": 0, "select_epochs": 20, "select_eval_every": 5,
-        "structure_epochs": 1, "cycle_epochs": 2, "batch_per_class": 32, "hidden": 32, "generator_hidden": 16,
-        "ot_block_size": 64, "diagnostics_every": 0}
-
-
-@pytest.fixture(scope="module")
-def default_graph():
-    from mmgc.datasets import load_dataset
-
-    return load_dataset("synthetic")
+FAST = {**STRUCTURE_FAST, "generator_hidden": 16, "ot_block_size": 64}
 
 
 def test_sgdd_end_to_end_on_default_dataset_logs_the_terms_every_epoch(default_graph):

@@ -7,8 +7,8 @@ import math
 
 import pytest
 import torch
+from conftest import GCOND_FAST, make_tiny_graph
 
-from conftest import make_tiny_graph
 from mmgc.errors import InputError
 from mmgc.methods import Context, create_method, get_method
 from mmgc.methods.modality_gradients import (
@@ -16,8 +16,7 @@ from mmgc.methods.modality_gradients import (
 )
 
 TWO = {"text": (0, 2), "image": (2, 4)}
-FAST = dict(epochs=4, outer_loop=3, inner_loop=2, hidden=16, select_every=2, select_epochs=20, select_eval_every=5,
-            pge_hidden=8, cycle_epochs=4, structure_epochs=1)
+FAST = GCOND_FAST
 
 
 # ------------------------------------------------------------------------------------ decoupling

@@ -25,6 +25,19 @@ SOURCE_ENV = {
 }
 """Per-source overrides of the root (take precedence over ``MMGC_DATA``)."""
 
+SHARED_SUBDIR = {"magb": "magb", "planetoid": "planetoid", "lastfm": "lastfm-2k"}
+"""Each source's folder under ``../shared/data`` (the project's read-only copies; MM-GRAPH has none)."""
+
+
+def lookup_order(source: str) -> str:
+    """Where a source's files are looked for, in order (what ``mmgc datasets list`` prints)."""
+    if source not in SOURCE_ENV:
+        return "generated (no files)"
+    places = ["--root", f"${SOURCE_ENV[source]}", f"${DATA_ENV}/{source}"]
+    if source in SHARED_SUBDIR:
+        places.append(f"../shared/data/{SHARED_SUBDIR[source]}")
+    return ", ".join(places) + ("" if source in SHARED_SUBDIR else " (never downloaded)")
+
 
 def shared_data_dir() -> Path | None:
     """``../shared/data`` beside the repository (the read-only real data of this project), if any."""
@@ -35,14 +48,14 @@ def shared_data_dir() -> Path | None:
     return None
 
 
-def resolve_dir(source: str, root: str | os.PathLike | None, folder: str, marker: str,
-                shared_subdir: str | None = None) -> Path:
+def resolve_dir(source: str, root: str | os.PathLike | None, folder: str, marker: str) -> Path:
     """The directory that holds ``marker`` for dataset folder ``folder`` of ``source``.
 
-    ``root`` (``--root``) may be the dataset folder itself or its parent. Without ``root`` the
-    per-source variable (`SOURCE_ENV`), then ``$MMGC_DATA/<source>``, then ``../shared/data/
-    <shared_subdir>`` are tried. Never downloads anything.
+    ``root`` (``--root``) may be the dataset folder itself or its parent. Without ``root`` the places
+    of `lookup_order` are tried: the per-source variable (`SOURCE_ENV`), then ``$MMGC_DATA/<source>``,
+    then the source's folder under ``../shared/data`` (`SHARED_SUBDIR`). Never downloads anything.
     """
+    shared_subdir = SHARED_SUBDIR.get(source)
     tried: list[str] = []
     if root is not None:
         bases = [(Path(root).expanduser(), "--root")]

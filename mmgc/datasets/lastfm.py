@@ -241,7 +241,7 @@ def _scale_on_train(x: torch.Tensor, train: torch.Tensor, standardize: bool, wid
 
 
 def load_lastfm(root, options: LastFMOptions) -> MultimodalGraph:
-    folder = resolve_dir("lastfm", root, NAME, "lfm2k.inter", shared_subdir=NAME)
+    folder = resolve_dir("lastfm", root, NAME, "lfm2k.inter")
     audio_path = folder / AUDIO_FILES[options.audio]
     audio = read_npy_features(audio_path)
     n = audio.shape[0]

@@ -32,10 +32,10 @@ import torch
 
 from mmgc.datasets import register_dataset
 from mmgc.datasets._common import (
-    check_labels, masks_from_index, options_dict, read_npy_features, resolve_dir, split_fractions,
-    variant_string,
+    check_labels, masks_from_index, options_dict, read_npy_features, resolve_dir, split_fractions, variant_string,
 )
 from mmgc.datasets._dgl import load_graphs
+from mmgc.datasets.synthetic import SyntheticOptions, label_features
 from mmgc.errors import InputError
 from mmgc.graph import MultimodalGraph
 
@@ -119,8 +119,6 @@ def _feature_file(folder: Path, sub: str, choice: str | None, option: str) -> Pa
 
 
 def _synthetic_features(y: torch.Tensor, classes: int, options: MAGBOptions):
-    from mmgc.datasets.synthetic import SyntheticOptions, label_features
-
     opts = SyntheticOptions(
         nodes=y.numel(), classes=classes, dims=options.dims, signal=options.signal, noise=options.noise,
         alignment=options.alignment, modality_gap=options.modality_gap, conflict=options.conflict,
@@ -138,7 +136,7 @@ def _synthetic_features(y: torch.Tensor, classes: int, options: MAGBOptions):
 
 
 def load_magb(key: str, folder_name: str, root, options: MAGBOptions, registered: str) -> MultimodalGraph:
-    folder = resolve_dir("magb", root, folder_name, f"{folder_name}Graph.pt", shared_subdir="magb")
+    folder = resolve_dir("magb", root, folder_name, f"{folder_name}Graph.pt")
     graph_path = folder / f"{folder_name}Graph.pt"
     graphs, _ = load_graphs(graph_path)
     if len(graphs) != 1:

@@ -146,7 +146,7 @@ def load_planetoid(name: str, root=None, options: PlanetoidOptions | None = None
     import numpy as np
 
     options = options or PlanetoidOptions()
-    base = resolve_dir("planetoid", root, ".", f"ind.{name}.graph", shared_subdir="planetoid")
+    base = resolve_dir("planetoid", root, ".", f"ind.{name}.graph")
     files = {part: base / f"ind.{name}.{part}" for part in ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index")}
     for path in files.values():
         require_file(path)

@@ -41,7 +41,8 @@ with the evaluation seed) and their description goes into the row's ``regularize
 default to none.
 
 Rows read these keys of ``condensed.info`` (what every method writes): ``method``, ``config``,
-``ratio``, ``seed``, ``condense_arch``, ``wall_seconds``, ``peak_memory_mb``; missing keys leave
+``ratio``, ``seed``, ``condense_arch``, and what `CondensationMethod.condense_measured` adds
+(``wall_seconds``, ``cpu_seconds``, ``peak_memory_mb``); missing keys leave
 their columns empty. Standard deviations over seeds (`summarize`) are population standard deviations
 (numpy's default, as GCond reports).
 """
@@ -62,17 +63,18 @@ from torch import nn
 from mmgc.adjacency import Adjacency
 from mmgc.errors import InputError
 from mmgc.graph import CondensedGraph, MultimodalGraph, stored_bytes
-from mmgc.harness.experiment import ORIGINAL
-from mmgc.harness.schema import RESULT_COLUMNS, make_row
+from mmgc.harness.schema import ORIGINAL, make_row
+from mmgc.methods.base import config_hash
 from mmgc.models.base import build_backbone, get_backbone
 from mmgc.models.protocol import (
     SMALL_GRAPH_NODES, GraphTrainer, TrainingRecipe, edge_threshold, threshold_edges, wants_sparse_features,
 )
 from mmgc.models.training import ExtraLoss, SplitScorer, accepts_sparse_features, seed_all, train_node_classifier
+from mmgc.plugins import build_config
 from mmgc.provenance import git_commit, node_name, now_iso, package_version
+from mmgc.regularizers import describe_regularizers, parse_regularizers, regularizer_loss
 
-INFO_COLUMNS = ("feature_steps", "structure_steps", "outer_steps", "selected_epoch", "condense_cpu_seconds",
-                "dead_backbone")
+INFO_COLUMNS = ("feature_steps", "structure_steps", "outer_steps", "selected_epoch", "dead_backbone")
 """The keys of ``CondensedGraph.info`` a row copies as they are: the optimisation budget a method spent,
 and how much of it ran on a dead backbone."""
 
@@ -125,17 +127,19 @@ class EvalConfig(TrainingRecipe):
         return edge_threshold(graph, self.edge_threshold, self.small_graph_nodes)
 
 
+def eval_settings(options: Mapping[str, Any] | None) -> tuple[EvalConfig, Any]:
+    """(`EvalConfig`, regularizers) from an experiment's ``evaluation.options`` (+ ``regularizers``)."""
+    options = dict(options or {})
+    regularizers = options.pop("regularizers", None)
+    return build_config(EvalConfig, options, where="evaluation.options"), regularizers
+
+
 def _provenance(device: torch.device) -> dict[str, Any]:
-    values = {"device": str(device), "package_version": package_version(), "git_commit": git_commit(),
-              "created_at": now_iso()}
-    if "node" in RESULT_COLUMNS:
-        values["node"] = node_name()
-    return values
+    return {"device": str(device), "package_version": package_version(), "git_commit": git_commit(),
+            "created_at": now_iso(), "node": node_name()}
 
 
 def _condensed_columns(condensed: CondensedGraph) -> dict[str, Any]:
-    from mmgc.methods.base import config_hash
-
     info = condensed.info or {}
     method = info.get("method")
     config = info.get("config")
@@ -148,6 +152,7 @@ def _condensed_columns(condensed: CondensedGraph) -> dict[str, Any]:
         "condense_seed": info.get("seed"),
         "condense_arch": info.get("condense_arch"),
         "condense_seconds": info.get("wall_seconds"),
+        "condense_cpu_seconds": info.get("cpu_seconds"),
         "condense_peak_mb": info.get("peak_memory_mb"),
         **{key: info.get(key) for key in INFO_COLUMNS},
     }
@@ -188,7 +193,6 @@ def recipe_hash(config: EvalConfig, regularizers: str) -> str:
 def _regularizer_setup(regularizers: Any) -> tuple[list, str]:
     if regularizers is None or regularizers == [] or regularizers == "":
         return [], "[]"
-    from mmgc.regularizers import describe_regularizers, parse_regularizers
 
     parsed = parse_regularizers(regularizers)
     return parsed, describe_regularizers(parsed)
@@ -197,8 +201,6 @@ def _regularizer_setup(regularizers: Any) -> tuple[list, str]:
 def _extra_loss(model: nn.Module, seed: int, parsed: list, factory: ExtraLossFactory | None) -> ExtraLoss | None:
     hooks = []
     if parsed:
-        from mmgc.regularizers import regularizer_loss
-
         hooks.append(regularizer_loss(parsed, seed=seed))
     if factory is not None:
         hook = factory(model, seed)
@@ -278,9 +280,7 @@ def _run_all(
             start = time.perf_counter()
             base = dict(dataset=graph.name, dataset_variant=graph.info.get("variant"), setting=graph.setting,
                         arch=name, eval_seed=seed, regularizers=described, eval_recipe=recipe_hash(config, described),
-                        metric=graph.metric, **_provenance(device))
-            if "method_label" in RESULT_COLUMNS:
-                base["method_label"] = fixed.get("method")
+                        metric=graph.metric, method_label=fixed.get("method"), **_provenance(device))
             base.update(fixed)  # the condensed graph's columns and the caller's row_defaults win
 
             def on_epoch(epoch: int, metrics: dict) -> None:

@@ -64,10 +64,17 @@ from typing import Any, Mapping, Sequence, get_args, get_type_hints
 
 import yaml
 
+from mmgc.datasets import get_dataset_spec
+from mmgc.datasets._common import variant_string
 from mmgc.errors import InputError
+from mmgc.harness.evaluate import eval_settings
+from mmgc.harness.schema import ORIGINAL
+from mmgc.methods.base import SearchDim, build_config, get_method
+from mmgc.models.base import list_backbones
+from mmgc.presets import list_presets, load_preset
+from mmgc.regularizers import parse_regularizers
 from mmgc.runtime import MAX_THREADS
 
-ORIGINAL = "original"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _SPACE_KINDS = ("loguniform", "uniform", "int", "choice")
 MAX_SEED = 2**32 - 1
@@ -221,8 +228,6 @@ class _Checker:
 
 
 def _search_dim(chk: _Checker, spec: Any, where: str):
-    from mmgc.methods.base import SearchDim
-
     if not isinstance(spec, Mapping) or len(spec) != 1 or next(iter(spec)) not in _SPACE_KINDS:
         chk.fail(where, "one of {loguniform: [lo, hi]}, {uniform: [lo, hi]}, {int: [lo, hi]}, {choice: [a, ...]}", spec)
     kind, args = next(iter(spec.items()))
@@ -253,8 +258,6 @@ def is_label_of(label: str, base: str) -> bool:
 
 
 def _check_method_values(chk: _Checker, cls: type, values: Mapping[str, Any], where: str) -> None:
-    from mmgc.methods.base import build_config
-
     try:
         build_config(cls.Config, values, where=where)
     except InputError as exc:
@@ -270,8 +273,6 @@ def _parse_methods(chk: _Checker, raw: Any, default_trials: int, default_archs: 
                                       "regularizers"], ["name"])
         regularizers = m.get("regularizers")
         if regularizers is not None and validate:
-            from mmgc.regularizers import parse_regularizers
-
             try:
                 parse_regularizers(regularizers)
             except InputError as exc:
@@ -288,8 +289,6 @@ def _parse_methods(chk: _Checker, raw: Any, default_trials: int, default_archs: 
                 if m.get(key):
                     chk.fail(f"{where}.{key}", f"nothing for the {ORIGINAL!r} entry (it trains on the whole graph)")
         elif validate:
-            from mmgc.methods.base import get_method
-
             try:
                 cls = get_method(name)
             except InputError as exc:
@@ -347,8 +346,6 @@ def _check_search_kind(chk: _Checker, cls: type, key: str, dim: Any, where: str)
 
 def _preset_values(chk: _Checker, method: str, preset: str, where: str, validate: bool) -> dict[str, Any]:
     """The config values of a method entry's ``preset`` (`mmgc.presets`)."""
-    from mmgc.presets import list_presets, load_preset
-
     if method == ORIGINAL:
         chk.fail(where, f"nothing for the {ORIGINAL!r} entry (it trains on the whole graph)")
     try:
@@ -382,15 +379,13 @@ def _parse_datasets(chk: _Checker, raw: Any, validate: bool) -> list[DatasetEntr
             chk.unique(modalities, f"{where}.modalities")
         variant = ";".join(f"{k}={options[k]}" for k in sorted(options))
         if validate:
-            from mmgc.datasets import get_dataset_spec
-            from mmgc.methods.base import build_config
 
             try:
                 spec = get_dataset_spec(name)
                 parsed = build_config(spec.options, options, where=f"{where}.options")
             except InputError as exc:
                 raise InputError(f"{chk.source}: {where}: {exc}") from None
-            variant = dataset_variant(parsed, variant)
+            variant = variant_string(parsed)  # the options that differ from the dataset's defaults
         if modalities is not None:
             variant = ";".join(p for p in (variant, "modalities=" + ",".join(modalities)) if p)
         out.append(DatasetEntry(name=name, options=options, root=root, ratios=ratios, modalities=modalities,
@@ -399,18 +394,7 @@ def _parse_datasets(chk: _Checker, raw: Any, validate: bool) -> list[DatasetEntr
     return out
 
 
-def dataset_variant(parsed_options: Any, fallback: str = "") -> str:
-    """The options that differ from the dataset's defaults, as the dataset sources write them."""
-    try:
-        from mmgc.datasets._common import variant_string
-    except ImportError:  # pragma: no cover - older dataset package
-        return fallback
-    return variant_string(parsed_options)
-
-
 def _check_archs(chk: _Checker, archs: Sequence[str], where: str) -> None:
-    from mmgc.models.base import list_backbones
-
     known = list_backbones()
     for i, a in enumerate(archs):
         if a not in known:
@@ -420,8 +404,6 @@ def _check_archs(chk: _Checker, archs: Sequence[str], where: str) -> None:
 def _check_eval_options(chk: _Checker, options: Mapping[str, Any]) -> None:
     """Evaluation options are the fields of the protocol's `EvalConfig` (plus ``regularizers``)."""
     try:
-        from mmgc.harness.trial import eval_settings
-
         eval_settings(options)
     except InputError as exc:
         raise InputError(f"{chk.source}: {exc}") from None
@@ -544,20 +526,3 @@ def read_yaml(path: Path, noun: str, expected: str, content: str) -> Any:
     if data is None:
         raise InputError(f"{path}: the file is empty (or only comments); expected {content}")
     return data
-
-
-# ---------------------------------------------------------------------------------------- configs
-def full_config(method: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The method's complete config (defaults filled in) as a JSON-ready dict; {} for `original`."""
-    if method == ORIGINAL:
-        return {}
-    from mmgc.methods.base import build_config, get_method
-
-    config = build_config(get_method(method).Config, values, where=f"{method} config")
-    return json.loads(json.dumps(dataclasses.asdict(config), default=str))
-
-
-def method_config_hash(method: str, config: Mapping[str, Any]) -> str:
-    from mmgc.methods.base import config_hash
-
-    return config_hash(method, config)

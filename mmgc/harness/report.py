@@ -35,7 +35,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mmgc.errors import InputError
-from mmgc.tempfiles import temporary_path, unwritable_reason
+from mmgc.harness import tables, tracking
+from mmgc.harness.store import DEDUP, ResultStore, partition_value
+from mmgc.provenance import package_version
+from mmgc.tempfiles import atomic_write, unwritable_reason
 
 REPORT_DIR = "reports"
 ROOT_REPORT = "index.html"
@@ -48,8 +51,6 @@ FILTERS = (("dataset", "dataset"), ("ratio", "ratio"), ("method", "method"), ("a
 
 def default_path(results_root: str, experiment: str | None) -> Path:
     """``RESULTS/reports/<experiment>.html``, or ``RESULTS/reports/index.html`` for the whole root."""
-    from mmgc.harness.store import partition_value
-
     name = f"{partition_value(experiment)}.html" if experiment else ROOT_REPORT
     return Path(results_root) / REPORT_DIR / name
 
@@ -96,8 +97,6 @@ LIST_FIELDS = ("condense_seeds", "eval_seeds", "best_epochs", "config_hashes", "
 def board_rows(results_root: str, experiment: str | None = None) -> list[BoardRow]:
     """The leaderboard cells of the final (and single) rows, ranked within each (experiment, dataset,
     variant, ratio, architecture) by test mean among validation-selected rows only."""
-    from mmgc.harness.store import DEDUP, ResultStore
-
     con = ResultStore(results_root).connect(experiment)
     where = "phase IN ('final', 'single')" + (" AND experiment = ?" if experiment else "")
 
@@ -210,8 +209,6 @@ class Section:
 def experiment_section(results_root: str, experiment: str, mlflow_uri: str | None, arch: str, workdir: Path) -> Section:
     import matplotlib
 
-    from mmgc.harness import tables
-    from mmgc.harness.store import partition_value
 
     section = Section(experiment, [], [], [])
     layout = tables.load_layout()
@@ -423,8 +420,6 @@ SCRIPT = """
 def build_report(results_root: str, experiment: str | None = None, out: str | Path | None = None,
                  mlflow_uri: str | None = None, arch: str = "gcn") -> Path:
     """Write the report of ``experiment`` (or of every experiment under the root) and return its path."""
-    from mmgc.harness.store import ResultStore
-    from mmgc.provenance import package_version
 
     store = ResultStore(results_root)
     if store.local and not Path(store.root).is_dir():
@@ -473,12 +468,8 @@ def build_report(results_root: str, experiment: str | None = None, out: str | Pa
             f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
             + "".join(parts) + f"<script>{SCRIPT}</script></body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = Path(temporary_path(path))
-    try:
-        tmp_path.write_text(page, encoding="utf-8")
-        tmp_path.replace(path)
-    finally:  # an error or an interrupt leaves no half-written temporary file behind
-        tmp_path.unlink(missing_ok=True)
+    with atomic_write(path, "w") as handle:
+        handle.write(page)
     return path
 
 
@@ -486,7 +477,6 @@ def log_to_sweep_run(path: Path, uri: str | None, experiment: str) -> str | None
     """Log the report as an artifact (``report/``) of the latest sweep run of ``experiment``; its run id."""
     if uri is None:
         return None
-    from mmgc.harness import tracking
 
     c = tracking.client(uri)
     found = c.get_experiment_by_name(experiment)

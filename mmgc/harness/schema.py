@@ -4,7 +4,19 @@ leaderboard and the tables read them. Types are Arrow type names (pyarrow is imp
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
+
+from mmgc.methods.base import full_config
+
+ORIGINAL = "original"
+"""The ``method`` of the whole-graph rows (the tables' "Original" column): not a condensation method."""
+
+
+def method_config(method: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``method_config`` of a row: the method's full config (`mmgc.methods.base.full_config`), or
+    ``{}`` for the whole-graph entry."""
+    return {} if method == ORIGINAL else full_config(method, values)
+
 
 RESULT_COLUMNS: dict[str, str] = {
     # what was run

@@ -43,7 +43,7 @@ from urllib.parse import quote
 
 from mmgc.errors import InputError
 from mmgc.harness.schema import RESULT_COLUMNS, arrow_schema
-from mmgc.tempfiles import await_writers, remove_stale, temporary_path, unwritable_reason
+from mmgc.tempfiles import atomic_write, await_writers, remove_stale, temporary_path, unwritable_reason
 
 # A trial is identified across runs by these columns (plus the phase): the resume key.
 KEY_COLUMNS = ("experiment", "phase", "dataset", "dataset_variant", "ratio", "method", "method_label",
@@ -134,16 +134,8 @@ class ResultStore:
         if self.local:
             folder = os.path.dirname(path)
             os.makedirs(folder, exist_ok=True)
-            tmp = temporary_path(path)
-            try:
-                with open(tmp, "wb") as handle:
-                    pq.write_table(table, handle)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            with atomic_write(path, sync=True) as handle:
+                pq.write_table(table, handle)
         else:
             fs, base = self._filesystem()
             target = f"{base}/{path[len(self.root):].lstrip('/')}"
@@ -230,12 +222,8 @@ class ResultStore:
                 continue
             name = f"{_COMPACTED}{uuid.uuid4().hex[:12]}.parquet"
             if self.local:
-                tmp = temporary_path(os.path.join(folder, name))
-                with open(tmp, "wb") as handle:
+                with atomic_write(os.path.join(folder, name), sync=True) as handle:
                     pq.write_table(table, handle)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, os.path.join(folder, name))
                 for f in files:
                     try:
                         os.unlink(f)

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
+from mmgc.harness.tracking_hook import Tracking
 from mmgc.provenance import git_commit, host_name, package_version
 
 DB_FILE = "mlflow.db"
@@ -537,14 +538,8 @@ def load_history(uri: str, run_id: str) -> Any | None:
 
 
 # ---------------------------------------------------------------------------------------- the sweep's hook
-def _hook_base():
-    from mmgc.harness.trial import Tracking
-
-    return Tracking
-
-
-class MlflowTracking(_hook_base()):
-    """The `mmgc.harness.trial.Tracking` hook backed by MLflow (what ``mmgc sweep`` uses unless
+class MlflowTracking(Tracking):
+    """The `mmgc.harness.tracking_hook.Tracking` hook backed by MLflow (what ``mmgc sweep`` uses unless
     ``--no-mlflow``). Picklable: it holds only the URI override; the MLflow client is per process.
 
     Args:
@@ -619,7 +614,5 @@ class MlflowTracking(_hook_base()):
 def tracking_hook(no_mlflow: bool = False, mlflow_uri: str | None = None):
     """The hook for ``mmgc sweep``/``mmgc run``: `MlflowTracking` unless ``--no-mlflow``."""
     if no_mlflow:
-        from mmgc.harness.trial import NullTracking
-
-        return NullTracking()
+        return Tracking()
     return MlflowTracking(mlflow_uri)

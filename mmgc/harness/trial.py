@@ -12,10 +12,10 @@ Build a spec with only what differs from the defaults::
                      condense_seed=0, eval_seeds=(0, 1, 2), archs=("gcn", "sage"))
     rows = run_trial(spec)
 
-Tracking (MLflow, issue 7) plugs in through a `Tracking` object: ``start_sweep`` returns a
-picklable record that travels in ``spec.tracking`` to every trial, ``log_trial`` is called once per
-trial with its rows and condensed graph and returns the run id written into the rows. The default,
-`NullTracking`, does nothing.
+Tracking (MLflow) plugs in through a `mmgc.harness.tracking_hook.Tracking` object: ``start_sweep``
+returns a picklable record that travels in ``spec.tracking`` to every trial, ``log_trial`` is called
+once per trial with its rows and condensed graph and returns the run id written into the rows. The
+base class does nothing.
 """
 
 from __future__ import annotations
@@ -24,24 +24,28 @@ import dataclasses
 import json
 import os
 import threading
-import time
 import traceback
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from mmgc.harness.schema import RESULT_COLUMNS, make_row
+from mmgc.datasets import load_dataset
+from mmgc.errors import InputError
+from mmgc.harness.evaluate import eval_settings, evaluate, evaluate_original
+from mmgc.harness.schema import ORIGINAL, RESULT_COLUMNS, make_row, method_config
+from mmgc.harness.store import ResultStore
+from mmgc.harness.tracking_hook import Tracking
+from mmgc.methods.base import Context, NullReporter, config_hash, create_method
 from mmgc.provenance import git_commit, node_name, now_iso, package_version
-from mmgc.runtime import resolve_device
+from mmgc.runtime import resolve_device, set_threads
 
 TrialFn = Callable[["TrialSpec"], list[dict[str, Any]]]
 
 # columns the harness owns: evaluation rows never decide these
 _HARNESS_COLUMNS = ("experiment", "phase", "trial_id", "dataset", "dataset_variant", "ratio", "method", "method_label",
-                    "method_config", "config_hash", "condense_seed", "condense_seconds", "condense_cpu_seconds",
-                    "condense_peak_mb", "node",
-                    "package_version", "git_commit", "artifact_path", "created_at")
+                    "method_config", "config_hash", "condense_seed", "condense_seconds", "node", "package_version",
+                    "git_commit", "artifact_path", "created_at")
 
 
 @dataclass
@@ -101,73 +105,6 @@ class TrialSpec:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-# ---------------------------------------------------------------------------------------- tracking hook
-class Tracking:
-    """Where trials are tracked (MLflow, issue 7). The base class is the no-op default."""
-
-    def recover(self, experiment: Any, results_root: str) -> list[str]:
-        """Called by the sweep driver before `start_sweep`: tidy what a killed earlier driver left behind;
-        returns one line per thing done, for the driver to print."""
-        return []
-
-    def start_sweep(self, experiment: Any, results_root: str) -> dict[str, Any] | None:
-        """Called once by the sweep driver before any trial; returns the record put in ``spec.tracking``."""
-        return None
-
-    def log_trial(self, spec: TrialSpec, rows: list[dict[str, Any]], condensed: Any = None) -> str | None:
-        """Called in the trial's process once its rows are complete; returns the run id (or None)."""
-        return None
-
-    def end_sweep(self, record: dict[str, Any] | None, status: str) -> None:
-        """Called once by the sweep driver at the end ('FINISHED', 'FAILED' or 'KILLED')."""
-        return None
-
-
-NullTracking = Tracking
-
-
-class PeakMemory:
-    """Peak resident memory (MiB) of this process while the block runs, sampled every 20 ms from
-    /proc (plus CUDA's peak allocation when on a GPU)."""
-
-    def __init__(self, device: Any = None, interval: float = 0.02):
-        self.device, self.interval, self.peak_mb = device, interval, 0.0
-        self._stop = threading.Event()
-
-    @staticmethod
-    def rss_mb() -> float:
-        try:
-            with open("/proc/self/statm") as f:
-                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-        except (OSError, ValueError, IndexError):
-            import resource
-
-            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.peak_mb = max(self.peak_mb, self.rss_mb())
-
-    def __enter__(self) -> "PeakMemory":
-        self.peak_mb = self.rss_mb()
-        if self.device is not None and getattr(self.device, "type", "") == "cuda":
-            import torch
-
-            torch.cuda.reset_peak_memory_stats(self.device)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak_mb = max(self.peak_mb, self.rss_mb())
-        if self.device is not None and getattr(self.device, "type", "") == "cuda":
-            import torch
-
-            self.peak_mb += torch.cuda.max_memory_allocated(self.device) / 2**20
-
-
 # ---------------------------------------------------------------------------------------- datasets
 _DATASETS: "OrderedDict[tuple, Any]" = OrderedDict()
 _DATASET_CACHE_SIZE = 2
@@ -179,8 +116,6 @@ def load_cached(name: str, root: str | None = None, options: Mapping[str, Any] |
     """`load_dataset` (then `select_modalities` when ``modalities`` is given) memoised per process
     (the last two graphs), so trials that a Ray worker runs one after the other load each dataset once
     and share one graph object (methods cache per-graph work, e.g. coreset embeddings)."""
-    from mmgc.datasets import load_dataset
-
     key = (name, root, json.dumps(dict(options or {}), sort_keys=True, default=str),
            tuple(modalities) if modalities else None)
     with _DATASET_LOCK:
@@ -201,7 +136,6 @@ def select_modalities(graph: Any, names: Sequence[str]) -> Any:
     """The same graph with only the columns of the modalities ``names`` (in that order)."""
     import torch
 
-    from mmgc.errors import InputError
 
     unknown = [m for m in names if m not in graph.modalities]
     if unknown:
@@ -255,12 +189,8 @@ def failed_rows(spec: TrialSpec, error: str, archs: Sequence[str] | None = None,
 
 def spec_config_hash(spec: TrialSpec) -> str:
     """The config hash of ``spec`` (full config when the method can be loaded, else of the values)."""
-    from mmgc.methods.base import config_hash
-
     try:
-        from mmgc.harness.experiment import full_config
-
-        return config_hash(spec.method, full_config(spec.method, spec.config))
+        return config_hash(spec.method, method_config(spec.method, spec.config))
     except Exception:
         return config_hash(spec.method, spec.config)
 
@@ -294,52 +224,38 @@ def run_trial(spec: TrialSpec, tracking: Tracking | None = None, reporter: Any =
 def run_trial_detailed(spec: TrialSpec, tracking: Tracking | None = None, reporter: Any = None,
                        strict: bool = False) -> tuple[list[dict[str, Any]], Any]:
     """`run_trial`, also returning the condensed graph (None for `original` or when it failed)."""
-    from mmgc.errors import InputError
-
-    tracking = tracking or NullTracking()
+    tracking = tracking or Tracking()
     # the trial's own harness columns; the rest (`base_values`) join when rows are made, so that git
     # (the rows' commit) never runs for input that is then refused
     harness: dict[str, Any] = {"created_at": now_iso()}
     condensed = None
     rows: list[dict[str, Any]] = []
     try:
-        from mmgc.harness.experiment import ORIGINAL, full_config
-        from mmgc.methods.base import config_hash
-        from mmgc.runtime import set_threads
 
         set_threads(spec.threads or None)  # a sweep trial: its CPU allocation (resources.cpu)
         device = resolve_device(spec.device)
-        config = full_config(spec.method, spec.config)
+        config = method_config(spec.method, spec.config)
         # the driver's hash is the resume key; computed here when the trial runs on its own
         harness.update(method_config=json.dumps(config, sort_keys=True, default=str),
                        config_hash=spec.config_hash or config_hash(spec.method, config))
         graph = load_cached(spec.dataset, spec.dataset_root, spec.dataset_options, spec.dataset_modalities)
-        from mmgc.harness import evaluate as protocol
 
         eval_config, regularizers = eval_settings(spec.eval_options)
         eval_kwargs = dict(device=device, regularizers=regularizers, on_error="row",
                            callback=_eval_callback(reporter))
         if spec.method == ORIGINAL:
             harness.update(condense_seconds=0.0)
-            rows = protocol.evaluate_original(graph, list(spec.archs), list(spec.eval_seeds), eval_config,
-                                              **eval_kwargs)
+            rows = evaluate_original(graph, list(spec.archs), list(spec.eval_seeds), eval_config, **eval_kwargs)
         else:
-            from mmgc.methods.base import Context, NullReporter, create_method
-
             method = create_method(spec.method, config)
             ctx = Context(device=device, seed=int(spec.condense_seed or 0), reporter=reporter or NullReporter(),
                           time_budget_s=spec.time_budget_s)
-            start, cpu_start = time.perf_counter(), time.process_time()
-            with PeakMemory(device) as peak:
-                condensed = method.condense(graph, float(spec.ratio), ctx)
-            harness.update(condense_seconds=time.perf_counter() - start,
-                           condense_cpu_seconds=time.process_time() - cpu_start, condense_peak_mb=peak.peak_mb)
+            condensed = method.condense_measured(graph, float(spec.ratio), ctx)
             if spec.artifact_dir or spec.artifact_path:
                 path = spec.artifact_path or os.path.join(spec.artifact_dir, f"{spec.trial_id}.pt")
                 os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
                 harness["artifact_path"] = str(condensed.save(path) or path)
-            rows = protocol.evaluate(condensed, graph, list(spec.archs), list(spec.eval_seeds), eval_config,
-                                     **eval_kwargs)
+            rows = evaluate(condensed, graph, list(spec.archs), list(spec.eval_seeds), eval_config, **eval_kwargs)
             info = getattr(condensed, "info", {}) or {}
             condense_arch = info.get("condense_arch") or _condense_arch(config)
             for r in rows:
@@ -366,16 +282,6 @@ def run_trial_detailed(spec: TrialSpec, tracking: Tracking | None = None, report
         for r in rows:
             r["mlflow_run_id"] = run_id
     return rows, condensed
-
-
-def eval_settings(options: Mapping[str, Any]) -> tuple[Any, Any]:
-    """(`EvalConfig`, regularizers) from an experiment's ``evaluation.options`` (+ ``regularizers``)."""
-    from mmgc.harness.evaluate import EvalConfig
-    from mmgc.methods.base import build_config
-
-    options = dict(options or {})
-    regularizers = options.pop("regularizers", None)
-    return build_config(EvalConfig, options, where="evaluation.options"), regularizers
 
 
 def _eval_callback(reporter: Any) -> Callable[[str, dict], None] | None:
@@ -428,7 +334,5 @@ def execute_trial(spec: TrialSpec, results_root: str | None, trial_fn: TrialFn |
             if r.get(k) is None:
                 r[k] = getattr(spec, k)
     if results_root:
-        from mmgc.harness.store import ResultStore
-
         ResultStore(results_root).write_trial(rows)
     return rows

@@ -12,8 +12,12 @@ through the ``mmgc.methods`` entry-point group (``name = "package.module:Class"`
 from __future__ import annotations
 
 import dataclasses
-import json
 import hashlib
+import json
+import os
+import resource
+import sys
+import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -70,26 +74,10 @@ class Context:
     seed: int = 0
     reporter: Reporter = field(default_factory=NullReporter)
     time_budget_s: float | None = None
-    started: float = field(default_factory=time.perf_counter)
-    """`time.perf_counter` when the context was made: the start of the run's wall time unless the
-    method passes its own (the harness makes one context per condensation)."""
 
 
 def config_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
-
-
-def peak_memory_mb(device: torch.device | str) -> float:
-    """The process's peak resident memory (MiB; a high-water mark over the whole process), plus the
-    peak CUDA allocation on a CUDA device."""
-    import resource
-    import sys
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    peak_mb = peak / 2**20 if sys.platform == "darwin" else peak / 1024
-    if torch.device(device).type == "cuda":
-        peak_mb += torch.cuda.max_memory_allocated(device) / 2**20
-    return float(peak_mb)
 
 
 def induced_adjacency(graph: MultimodalGraph, selected: Tensor) -> Tensor:
@@ -106,10 +94,54 @@ def induced_adjacency(graph: MultimodalGraph, selected: Tensor) -> Tensor:
     return adj
 
 
+def full_config(method: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The registered ``method``'s complete config (``values`` over its defaults, checked) as a JSON-ready
+    dict: what a result row stores and hashes."""
+    config = build_config(get_method(method).Config, values, where=f"{method} config")
+    return json.loads(json.dumps(dataclasses.asdict(config), default=str))
+
+
 def config_hash(method: str, config: Mapping[str, Any]) -> str:
     """A stable short hash of a method name and its full config (for result keys)."""
     text = json.dumps({"method": method, "config": dict(config)}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class PeakMemory:
+    """Peak resident memory (MiB) of this process while the block runs, sampled every 20 ms from
+    /proc (plus CUDA's peak allocation when on a GPU)."""
+
+    def __init__(self, device: Any = None, interval: float = 0.02):
+        self.device, self.interval, self.peak_mb = device, interval, 0.0
+        self._stop = threading.Event()
+
+    @staticmethod
+    def rss_mb() -> float:
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        except (OSError, ValueError, IndexError):  # no /proc (macOS): the process's high-water mark
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20 if sys.platform == "darwin" else \
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak_mb = max(self.peak_mb, self.rss_mb())
+
+    def __enter__(self) -> "PeakMemory":
+        self.peak_mb = self.rss_mb()
+        if self.device is not None and torch.device(self.device).type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, self.rss_mb())
+        if self.device is not None and torch.device(self.device).type == "cuda":
+            self.peak_mb += torch.cuda.max_memory_allocated(self.device) / 2**20
 
 
 # ---------------------------------------------------------------------------------------- the interface
@@ -137,16 +169,27 @@ class CondensationMethod(ABC):
         """Condense ``graph`` to ``n = ratio * N`` synthetic nodes, N being the nodes the method may
         see (the train graph when inductive, the whole graph when transductive)."""
 
+    def condense_measured(self, graph: MultimodalGraph, ratio: float, ctx: Context) -> CondensedGraph:
+        """`condense`, measured: ``info`` gets the wall and CPU seconds of the whole call
+        (``wall_seconds``, ``cpu_seconds``: all threads of the process) and the peak resident memory
+        while it ran (``peak_memory_mb``, `PeakMemory`): the one meaning of the result rows'
+        ``condense_seconds``, ``condense_cpu_seconds`` and ``condense_peak_mb``."""
+        start, cpu = time.perf_counter(), time.process_time()
+        with PeakMemory(ctx.device) as peak:
+            condensed = self.condense(graph, ratio, ctx)
+        condensed.info.update(wall_seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu,
+                              peak_memory_mb=peak.peak_mb)
+        return condensed
+
     def from_learned(self, graph: MultimodalGraph, ratio: float, ctx: Context, x: Tensor, adj: Tensor, y: Tensor, *,
                      condense_arch: str | None = None, history: list[dict[str, Any]] | None = None,
-                     started: float | None = None, **extra: Any) -> CondensedGraph:
+                     **extra: Any) -> CondensedGraph:
         """The condensed graph of learned features ``x [n, d]``, dense symmetric ``adj [n, n]`` and
         labels ``y [n]``, with ``graph``'s modality layout and every `CondensedInfo` key filled in.
 
         Args:
             condense_arch: the backbone that shaped the graph, None when none did.
             history: the per-epoch metric dicts.
-            started: `time.perf_counter` when condensing began; default ``ctx.started``.
             extra: the method's own ``info`` keys (they may also override the defaults).
         """
         info: CondensedInfo = {
@@ -160,8 +203,6 @@ class CondensationMethod(ABC):
             "seed": int(ctx.seed),
             "device": str(ctx.device),
             "condense_arch": condense_arch,
-            "wall_seconds": time.perf_counter() - (ctx.started if started is None else started),
-            "peak_memory_mb": peak_memory_mb(ctx.device),
             "history": list(history or []),
         }
         info.update(extra)  # type: ignore[typeddict-item]

@@ -352,7 +352,7 @@ class CGC(CondensationMethod):
             x = h_syn
         seconds = time.perf_counter() - start
         return self.from_learned(
-            graph, ratio, ctx, x, adj, labels_from_counts(counts), condense_arch=None, history=[], started=start,
+            graph, ratio, ctx, x, adj, labels_from_counts(counts), condense_arch=None, history=[],
             class_counts=counts.tolist(), pool_sizes=pool_sizes, augmented_nodes=extra,
             assessor_f1=[round(float(v), 6) for v in f1], edges=int(adj.count_nonzero()) // 2,
             feature_steps=0, structure_steps=0, outer_steps=0, condense_seconds=round(seconds, 3))

@@ -30,7 +30,6 @@ CPU under ``ctx.seed``. ``ctx.time_budget_s`` is not used (the cost is one GCN t
 
 from __future__ import annotations
 
-import time
 import weakref
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -43,7 +42,9 @@ from mmgc.errors import InputError
 from mmgc.graph import CondensedGraph, MultimodalGraph
 from mmgc.methods.base import CondensationMethod, Context, begin_stage, register_method
 from mmgc.methods.budget import plan_budget
+from mmgc.models.base import build_backbone, get_backbone
 from mmgc.models.protocol import PROTOCOL_ARCH, GraphTrainer, TrainingRecipe, wants_sparse_features
+from mmgc.models.training import SplitScorer, accepts_sparse_features, graph_adjacency, predict, seed_all
 
 # graph object -> {(config, seed, device): (embedding, history, best_val)}
 _EMBEDDING_CACHE: "weakref.WeakKeyDictionary[MultimodalGraph, dict]" = weakref.WeakKeyDictionary()
@@ -137,8 +138,6 @@ def node_embeddings(graph: MultimodalGraph, config: EmbeddingConfig, seed: int, 
                     reporter: Any = None, visible: MultimodalGraph | None = None) -> tuple[Tensor, list[dict], float, bool]:
     """``(embedding [N_visible, C] on the CPU, training history, best val metric, cached)`` of the
     visible graph's nodes by a backbone trained on it with best-validation selection."""
-    from mmgc.models.base import build_backbone, get_backbone
-    from mmgc.models.training import SplitScorer, accepts_sparse_features, graph_adjacency, predict, seed_all
 
     key = (config, int(seed), str(device))
     memo = _EMBEDDING_CACHE.setdefault(graph, {})
@@ -181,7 +180,6 @@ class CoresetMethod(CondensationMethod):
         raise NotImplementedError
 
     def condense(self, graph: MultimodalGraph, ratio: float, ctx: Context) -> CondensedGraph:
-        start = time.perf_counter()
         visible, counts = plan_budget(graph, ratio)
         pools = class_pools(visible, counts)
         history: list[dict] = []
@@ -196,7 +194,7 @@ class CoresetMethod(CondensationMethod):
         for pool, k in zip(pools, counts.tolist()):
             features = embedding[pool] if embedding is not None else None
             chosen.append(pool[self.select(features if features is not None else pool, k, generator)])
-        return self.from_selection(graph, ratio, ctx, torch.cat(chosen), visible=visible, started=start,
+        return self.from_selection(graph, ratio, ctx, torch.cat(chosen), visible=visible,
                                    condense_arch=self.config.embed_arch if self.uses_embedding else None,
                                    history=history, **info_extra)
 

@@ -231,7 +231,7 @@ class GCDM(CondensationMethod):
         x_best, adj_best, selection = chosen
         return self.from_learned(
             graph, ratio, ctx, x_best, adj_best, setup.y_syn, condense_arch=cfg.backbone, history=history,
-            started=start, class_counts=counts, fanouts=list(setup.fanouts), epochs_run=len(history),
+            class_counts=counts, fanouts=list(setup.fanouts), epochs_run=len(history),
             stopped_early=stopped_early, feature_steps=steps["features"], structure_steps=steps["structure"],
             outer_steps=steps["features"] + steps["structure"],
             condense_seconds=round(sum(h["seconds"] for h in history), 3), **selection)

@@ -12,7 +12,7 @@ from typing import Callable
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mmgc.adjacency import Adjacency
+from mmgc.adjacency import Adjacency, propagate
 from mmgc.errors import InputError
 
 # name -> module that registers it on import (so listing backbones imports nothing heavy)
@@ -130,7 +130,6 @@ def sliced_modality_embeddings(x: Tensor, adj: Adjacency, weight: Tensor, modali
     projections of their neighbours are computed)."""
     import torch
 
-    from mmgc.adjacency import propagate
 
     if attach not in ("post_mp", "pre_mp"):
         raise InputError(f"attach: expected 'post_mp' or 'pre_mp', found {attach!r}")

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from mmgc.errors import InputError
 from mmgc.adjacency import Adjacency
-from mmgc.models.base import Backbone, register_backbone
+from mmgc.errors import InputError
+from mmgc.models.base import Backbone, register_backbone, sliced_modality_embeddings
 from mmgc.models.gcn import GCN
 
 
@@ -50,8 +50,6 @@ class MMGCN(Backbone):
         """MMGCN's own per-modality node embeddings (for training-time regularizers): each modality's
         branch after its first graph convolution, ``A_hat x_m W_m^T + b_m`` before the ReLU
         (``attach = "post_mp"``, default), or its first projection ``x_m W_m^T + b_m`` (``"pre_mp"``)."""
-        from mmgc.models.base import sliced_modality_embeddings
-
         out: dict[str, Tensor] = {}
         for name, branch in self.branches.items():
             start, stop = self.modalities[name]

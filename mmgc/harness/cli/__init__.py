@@ -1,6 +1,7 @@
 """The `mmgc` command line: sub-commands grouped by noun, each in its own module.
 
-Modules import torch and friends inside their commands, so `mmgc --help` answers quickly. Bad input
+Every module imports what it uses at its top (only Ray, MLflow, Optuna and POT load on first use), so
+starting the command line imports torch (a second or two). Bad input
 (`InputError`, and click's usage errors) prints one line on stderr and exits with code 2; Ctrl-C,
 SIGINT and SIGTERM exit with 130 (`mmgc.harness.signals`); a sweep with failed trials exits with 1.
 """
@@ -12,8 +13,9 @@ import sys
 import typer
 
 from mmgc.errors import InputError
-from mmgc.harness.cli import datasets, tables
+from mmgc.harness.cli import datasets, report, run, sweep, tables
 from mmgc.harness.cli.plugins import plugin_app
+from mmgc.harness.signals import interrupts_raise, take_unreported
 
 app = typer.Typer(
     name="mmgc",
@@ -26,12 +28,12 @@ app.add_typer(datasets.app, name="datasets")
 app.add_typer(plugin_app("method", "mmgc.methods.base:METHOD_REGISTRY",
                          help="Condensation methods (built-in and entry points).",
                          presets="mmgc.presets:list_presets"), name="methods")
-__import__("mmgc.harness.cli.run", fromlist=["register"]).register(app)  # mmgc condense, evaluate, run
-__import__("mmgc.harness.cli.sweep", fromlist=["register"]).register(app)  # mmgc sweep, mmgc leaderboard
+run.register(app)  # mmgc condense, evaluate, run
+sweep.register(app)  # mmgc sweep, mmgc leaderboard
 app.add_typer(plugin_app("regularizer", "mmgc.regularizers.base:REGULARIZER_REGISTRY",
                          help="Training-time regularizers (OptiMAG, DAGR, entry points)."), name="regularizers")
 app.command("tables")(tables.tables_command)
-__import__("mmgc.harness.cli.report", fromlist=["register"]).register(app)  # mmgc report
+report.register(app)  # mmgc report
 app.add_typer(tables.runs_app, name="runs")
 
 
@@ -45,8 +47,6 @@ def _usage_line(exc) -> str:
 def main() -> None:
     """The ``mmgc`` entry point. Exit codes: 0 done, 1 some trial failed, 2 bad input (one line on
     stderr), 130 interrupted (Ctrl-C, SIGINT or SIGTERM)."""
-    from mmgc.harness.signals import interrupts_raise, take_unreported
-
     try:
         with interrupts_raise():
             code = app(standalone_mode=False)

@@ -6,21 +6,14 @@ from typing import Optional
 
 import typer
 
+from mmgc.datasets import get_dataset_spec, list_datasets, load_dataset
+from mmgc.datasets._common import lookup_order
+from mmgc.errors import InputError
+
 app = typer.Typer(help="Datasets: real (MM-GRAPH, MAGB, Planetoid, Last.fm-2K) and generated.", no_args_is_help=True)
-
-_WHERE = {
-    "synthetic": "generated (no files)",
-    "planetoid": "--root, $MMGC_PLANETOID_ROOT, $MMGC_DATA/planetoid, ../shared/data/planetoid",
-    "magb": "--root, $MMGC_MAGB_ROOT, $MMGC_DATA/magb, ../shared/data/magb",
-    "lastfm": "--root, $MMGC_LASTFM_ROOT, $MMGC_DATA/lastfm, ../shared/data/lastfm-2k",
-    "mmgraph": "--root, $MMGC_MMGRAPH_ROOT, $MMGC_DATA/mmgraph (never downloaded)",
-}
-
 
 def parse_options(pairs: list[str] | None) -> dict[str, str]:
     """``key=value`` pairs from the command line; a pair without ``=`` is an error."""
-    from mmgc.errors import InputError
-
     options: dict[str, str] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
@@ -46,11 +39,10 @@ def list_command() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from mmgc.datasets import list_datasets
 
     table = Table("dataset", "source", "description", "data")
     for spec in list_datasets():
-        table.add_row(spec.name, spec.source, spec.description, _WHERE.get(spec.source, ""))
+        table.add_row(spec.name, spec.source, spec.description, lookup_order(spec.source))
     Console().print(table)
 
 
@@ -63,7 +55,6 @@ def options_command(name: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from mmgc.datasets import get_dataset_spec
 
     spec = get_dataset_spec(name)
     hints = get_type_hints(spec.options)
@@ -83,8 +74,6 @@ def info_command(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
 ) -> None:
     """Nodes, edges, classes, modalities, setting, metric, split sizes, homophily, provenance."""
-    from mmgc.datasets import load_dataset
-
     graph = load_dataset(name, root=root, **parse_options(option))
     summary = graph.summary()
     if as_json:

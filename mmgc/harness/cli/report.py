@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from mmgc.harness.report import build_report
+
 
 def report_command(
     results: str = typer.Option("results", "--results", "-r", help="Results root (the sweep's)."),
@@ -19,8 +21,6 @@ def report_command(
     arch: str = typer.Option("gcn", "--arch", help="Evaluation architecture of Tables 2/5/6 and the figures."),
 ) -> None:
     """Write one HTML file (leaderboard, paper tables, figures, provenance) that opens from disk, offline."""
-    from mmgc.harness.report import build_report
-
     path = build_report(results, experiment, out, mlflow_uri, arch)
     typer.echo(str(path))
 

@@ -23,9 +23,21 @@ from typing import Any, Iterator, Optional
 
 import typer
 
+from mmgc.datasets import load_dataset
+from mmgc.errors import InputError
+from mmgc.graph import CondensedGraph
 from mmgc.harness.cli.datasets import parse_options
-from mmgc.harness.signals import raise_if_swallowed
-from mmgc.runtime import resolve_device
+from mmgc.harness.evaluate import EvalConfig, evaluate, evaluate_original, summarize
+from mmgc.harness.experiment import MAX_SEED
+from mmgc.harness.schema import ORIGINAL, method_config
+from mmgc.harness.signals import raise_if_swallowed, take_unreported
+from mmgc.harness.trial import TrialSpec, run_trial_detailed
+from mmgc.methods.base import Context, build_config, create_method
+from mmgc.models.base import get_backbone
+from mmgc.presets import find_preset
+from mmgc.regularizers import parse_regularizers
+from mmgc.runtime import MAX_THREADS, resolve_device, set_threads
+from mmgc.tempfiles import atomic_write, remove_stale, unwritable_reason
 
 # ---------------------------------------------------------------------------------------- shared options
 DATASET = typer.Option(..., "--dataset", "-d", help="Dataset name (see `mmgc datasets list`).")
@@ -48,7 +60,7 @@ EVAL_OPTION = typer.Option(None, "--eval-option", "-e", help="Evaluation protoco
                            "layers, dropout, epochs, lr, lr_drop_epoch, weight_decay, ...")
 REGULARIZERS = typer.Option(None, "--regularizers", help="Training-time regularizers, e.g. 'optimag' or "
                             "'optimag:weight=0.1+dagr' (default none).")
-ORIGINAL = typer.Option(False, "--original", help="Also evaluate the architectures on the original training graph.")
+WITH_ORIGINAL = typer.Option(False, "--original", help="Also evaluate the architectures on the original training graph.")
 ROWS_OUT = typer.Option(None, "--rows-out", help="Write the result rows to this JSON file.")
 
 
@@ -68,7 +80,6 @@ def _progress() -> Iterator[Any]:
     from rich.progress import (
         BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
     )
-
     from rich.table import Column
 
     # the metrics take what is left of the line; the counts and times are never cut
@@ -165,42 +176,32 @@ class _RunProgress:
 
 
 def _load_graph(dataset: str, root: Optional[str], option: Optional[list[str]]):
-    from mmgc.datasets import load_dataset
-
     return load_dataset(dataset, root=root, **parse_options(option))
 
 
 def _condense(graph, method: str, ratio: float, values: dict, seed: int, device, progress) -> Any:
-    from mmgc.methods.base import Context, create_method
-
     instance = create_method(method, values)
     ctx = Context(device=device, seed=seed, reporter=_RunProgress(progress, f"{method} on {graph.name}"))
-    return instance.condense(graph, ratio, ctx)
+    return instance.condense_measured(graph, ratio, ctx)
 
 
 def _method_values(method: str, preset: Optional[str], set_: Optional[list[str]], dataset: str) -> dict[str, Any]:
     """The method's config values: the preset's (`mmgc.presets`), then ``--set`` over them; checked
     against the method's config now, before any work starts."""
-    from mmgc.harness.experiment import full_config
 
     values = parse_options(set_)
     if preset is not None:
-        from mmgc.presets import find_preset
-
         found = find_preset(method, preset)
         if not found.published_for(dataset):
             typer.echo(f"warning: preset {method}:{preset} was published for {', '.join(found.datasets)}, "
                        f"not {dataset}", err=True)
         values = {**found.settings, **values}
-    full_config(method, values)
+    method_config(method, values)
     return values
 
 
 def _check_numbers(ratio: Optional[float] = None, seed: Optional[int] = None, seed_start: Optional[int] = None,
                    threads: Optional[int] = None, runs: int = 1) -> None:
-    from mmgc.errors import InputError
-    from mmgc.harness.experiment import MAX_SEED
-    from mmgc.runtime import MAX_THREADS
 
     if ratio is not None and not 0 < ratio <= 1:
         raise InputError(f"--ratio: expected n / N in (0, 1], found {ratio}")
@@ -220,8 +221,6 @@ def check_write_target(path: Optional[os.PathLike | str], option: str) -> Option
     """Check, before any work starts, that ``path`` can be written as a file: not a directory, its
     folder a directory (or creatable) where a probe file can be written (`mmgc.tempfiles`). A
     temporary file a killed writer left beside it is removed."""
-    from mmgc.errors import InputError
-    from mmgc.tempfiles import remove_stale, unwritable_reason
 
     if path is None:
         return None
@@ -238,8 +237,6 @@ def check_write_target(path: Optional[os.PathLike | str], option: str) -> Option
 def check_distinct(files: dict[str, Optional[os.PathLike | str]]) -> None:
     """Refuse a command whose files (by the option or role that names them; None: not given) include
     one file twice: writing one would replace what the other reads or writes."""
-    from mmgc.errors import InputError
-
     seen: dict[str, str] = {}
     for role, path in files.items():
         if path is None:
@@ -258,8 +255,6 @@ def interruptible(command):
         try:
             return command(*args, **kwargs)
         except KeyboardInterrupt as exc:
-            from mmgc.harness.signals import take_unreported
-
             take_unreported()
             name = getattr(exc, "signal_name", "SIGINT")
             typer.echo(f"interrupted by {name}: mmgc {command.__name__.removesuffix('_command')} stopped before "
@@ -270,8 +265,6 @@ def interruptible(command):
 
 
 def _eval_config(edge_threshold: Optional[float], eval_option: Optional[list[str]]):
-    from mmgc.harness.evaluate import EvalConfig
-    from mmgc.methods.base import build_config
 
     values: dict[str, Any] = dict(parse_options(eval_option))
     if edge_threshold is not None:
@@ -281,8 +274,6 @@ def _eval_config(edge_threshold: Optional[float], eval_option: Optional[list[str
 
 def _check_eval_args(arch: str, runs: int, edge_threshold, eval_option, regularizers) -> tuple[list[str], Any]:
     """The architectures and the protocol config, checked before anything expensive runs."""
-    from mmgc.errors import InputError
-    from mmgc.models.base import get_backbone
 
     if runs < 1:
         raise InputError(f"--runs: expected at least 1 evaluation seed, found {runs}")
@@ -292,16 +283,12 @@ def _check_eval_args(arch: str, runs: int, edge_threshold, eval_option, regulari
     for name in archs:
         get_backbone(name)
     if regularizers:
-        from mmgc.regularizers import parse_regularizers
-
         parse_regularizers(regularizers)
     return archs, _eval_config(edge_threshold, eval_option)
 
 
 def _evaluate(condensed, graph, arch: str, runs: int, seed_start: int, edge_threshold, eval_option, regularizers,
               original: bool, device, row_defaults: dict) -> list[dict]:
-    from mmgc.harness.evaluate import evaluate, evaluate_original
-
     archs, config = _check_eval_args(arch, runs, edge_threshold, eval_option, regularizers)
     seeds = list(range(seed_start, seed_start + runs))
     rows: list[dict] = []
@@ -326,7 +313,6 @@ def print_rows(rows: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from mmgc.harness.evaluate import summarize
 
     console = Console() if sys.stdout.isatty() else Console(width=160)  # pipes and files: no truncation
     if not rows:
@@ -357,15 +343,8 @@ def _write_rows(rows: list[dict], path: Optional[str]) -> None:
         return
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    from mmgc.tempfiles import temporary_path
-
-    tmp = Path(temporary_path(target))
-    try:
-        tmp.write_text(json.dumps(rows, indent=1, default=str))
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_write(target, "w") as handle:
+        handle.write(json.dumps(rows, indent=1, default=str))
     typer.echo(f"wrote {len(rows)} rows to {target}", err=True)
 
 
@@ -415,8 +394,6 @@ def condense_command(
     threads: Optional[int] = THREADS,
 ) -> None:
     """Condense a dataset with a method and write the condensed graph (features, adjacency, labels, info)."""
-    from mmgc.harness.evaluate import EvalConfig
-    from mmgc.runtime import set_threads
 
     _check_numbers(ratio=ratio, seed=seed, threads=threads)
     values = _method_values(method, preset, set_, dataset)  # unknown names and bad values fail first
@@ -440,7 +417,7 @@ def evaluate_command(
     edge_threshold: Optional[float] = THRESHOLD,
     eval_option: Optional[list[str]] = EVAL_OPTION,
     regularizers: Optional[str] = REGULARIZERS,
-    original: bool = ORIGINAL,
+    original: bool = WITH_ORIGINAL,
     root: Optional[str] = ROOT,
     option: Optional[list[str]] = OPTION,
     device: str = DEVICE,
@@ -449,8 +426,6 @@ def evaluate_command(
 ) -> None:
     """Evaluate a condensed graph under the protocol: train each architecture on it, pick the epoch on
     the original validation nodes, report the original test nodes."""
-    from mmgc.graph import CondensedGraph
-    from mmgc.runtime import set_threads
 
     _check_numbers(seed_start=seed_start, threads=threads, runs=runs)
     set_threads(threads)
@@ -484,7 +459,7 @@ def run_command(
     edge_threshold: Optional[float] = THRESHOLD,
     eval_option: Optional[list[str]] = EVAL_OPTION,
     regularizers: Optional[str] = REGULARIZERS,
-    original: bool = ORIGINAL,
+    original: bool = WITH_ORIGINAL,
     root: Optional[str] = ROOT,
     option: Optional[list[str]] = OPTION,
     device: str = DEVICE,
@@ -494,9 +469,6 @@ def run_command(
     """Condense, then evaluate: print the result rows and their mean ± std per architecture.
 
     Runs the same `run_trial` as every sweep trial (``--original`` adds the whole-graph trial)."""
-    from mmgc.harness.experiment import ORIGINAL
-    from mmgc.harness.trial import TrialSpec, run_trial_detailed
-
     _check_numbers(ratio=ratio, seed=seed, seed_start=seed_start, threads=threads, runs=runs)
     values = _method_values(method, preset, set_, dataset)
     archs, _ = _check_eval_args(arch, runs, edge_threshold, eval_option, regularizers)  # fail before condensing

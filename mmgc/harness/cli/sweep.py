@@ -7,7 +7,13 @@ from typing import Optional
 
 import typer
 
+from mmgc.errors import InputError
 from mmgc.harness.cli.run import interruptible
+from mmgc.harness.experiment import load_experiment
+from mmgc.harness.report import report_after_sweep
+from mmgc.harness.store import ResultStore, print_leaderboard, wide_console
+from mmgc.harness.sweep import run_sweep
+from mmgc.harness.tracking import resolve_uri, tracking_hook
 
 
 def sweep_command(
@@ -29,16 +35,12 @@ def sweep_command(
 
     Finished trials are never repeated; Ctrl-C, SIGINT or SIGTERM stop cleanly and print how to resume
     (exit 130); failed trials exit 1."""
-    from mmgc.harness.experiment import load_experiment
-    from mmgc.harness.store import ResultStore, print_leaderboard, wide_console
-    from mmgc.harness.sweep import run_sweep
 
     experiment = load_experiment(file)
     console = wide_console()
     parts = ["mmgc", "sweep", file] + (["--results", results] if results else []) + (
         ["--address", address] if address else []) + (["--no-mlflow"] if no_mlflow else []) + (
         ["--mlflow-uri", mlflow_uri] if mlflow_uri else [])
-    from mmgc.harness.tracking import tracking_hook
 
     report = run_sweep(experiment, results=results, address=address, dry_run=dry_run, num_cpus=num_cpus,
                        progress=progress, console=console, tracking=tracking_hook(no_mlflow, mlflow_uri),
@@ -50,8 +52,6 @@ def sweep_command(
     if leaderboard:
         print_leaderboard(ResultStore(report.results), experiment=report.experiment, console=console)
     if html_report and not report.interrupted:
-        from mmgc.harness.report import report_after_sweep
-        from mmgc.harness.tracking import resolve_uri
 
         uri = resolve_uri(report.results, mlflow_uri or getattr(experiment, "mlflow_uri", None), enabled=not no_mlflow)
         for line in report_after_sweep(report.results, report.experiment, uri):
@@ -80,8 +80,6 @@ def leaderboard_command(
     `results`."""
     from pathlib import Path
 
-    from mmgc.errors import InputError
-    from mmgc.harness.store import ResultStore, print_leaderboard, wide_console
 
     phases = {"final": ("final", "single"), "search": ("search",), "all": ("search", "final", "single")}
     if phase not in phases:

@@ -7,6 +7,10 @@ from typing import List, Optional
 
 import typer
 
+from mmgc.errors import InputError
+from mmgc.harness import tables, tracking
+from mmgc.tempfiles import unwritable_reason
+
 runs_app = typer.Typer(help="MLflow runs of trials and sweeps.", no_args_is_help=True)
 
 
@@ -24,8 +28,6 @@ def tables_command(
                                           "columns (default: tune_configs/paper_layout.yaml)"),
 ) -> None:
     """Rebuild a paper table or figure (or all) from the results store; never recomputes."""
-    from mmgc.errors import InputError
-    from mmgc.harness import tables
 
     if fmt not in ("md", "latex", "csv"):
         raise InputError(f"--format: expected md, latex or csv, found {fmt!r}")
@@ -36,8 +38,6 @@ def tables_command(
             raise InputError(f"unknown table or figure {n!r}; expected one of {list(tables.ARTIFACTS)} or all")
     figure_dir = out or Path(results) / "tables"
     if out is not None or any(tables.ARTIFACTS[n].kind == "figure" for n in names):
-        from mmgc.tempfiles import unwritable_reason
-
         reason = unwritable_reason(figure_dir)
         if reason is not None:
             raise InputError(f"--out {figure_dir}: {reason}; expected a folder this user can write")
@@ -75,8 +75,6 @@ def show_command(
     mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", help="tracking URI (default: sqlite under RESULTS)"),
 ) -> None:
     """Print a trial's config, metrics and artifact paths."""
-    from mmgc.errors import InputError
-    from mmgc.harness import tracking
 
     uri = mlflow_uri or tracking.default_uri(results)
     found_uri, run = tracking.find_run(run_id, [uri])

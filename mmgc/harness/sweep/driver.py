@@ -12,13 +12,14 @@ from typing import Any
 
 from mmgc.harness.experiment import Experiment, load_experiment
 from mmgc.harness.signals import interrupts_raise, take_unreported
-from mmgc.harness.store import ResultStore
+from mmgc.harness.store import ResultStore, wide_console
 from mmgc.harness.sweep.plan import SweepPlan, describe_plan, make_plan
 from mmgc.harness.sweep.progress import SweepProgress
 from mmgc.harness.sweep.ray_processes import record_ray_processes, release_ray_processes, stop_orphaned_ray
-from mmgc.harness.sweep.ray_tune import connect, make_searcher, progress_callback, _trainable, trial_dirname
+from mmgc.harness.sweep.ray_tune import _trainable, connect, make_searcher, progress_callback, trial_dirname
 from mmgc.harness.sweep.resources import check_resources
-from mmgc.harness.trial import NullTracking, TrialFn, Tracking, error_text
+from mmgc.harness.tracking_hook import Tracking
+from mmgc.harness.trial import TrialFn, error_text
 
 
 @dataclass
@@ -112,12 +113,10 @@ def run_sweep(experiment: Experiment | str | Path, *, results: str | None = None
         tracking: the tracking hook (default: none).
         dry_run: print the plan and return without running.
     """
-    from mmgc.harness.store import wide_console
-
     if not isinstance(experiment, Experiment):
         experiment = load_experiment(experiment)
     console = console or wide_console()
-    tracking = tracking or NullTracking()
+    tracking = tracking or Tracking()
     store = ResultStore(results or experiment.results)
     if not dry_run:
         store.check_writable()  # before any work: trials, Ray's state and MLflow's store write under it

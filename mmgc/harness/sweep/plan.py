@@ -13,9 +13,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from mmgc.harness.experiment import Cell, Experiment, full_config, method_config_hash
-from mmgc.harness.store import ResultStore, trial_key
+from mmgc.harness.experiment import Cell, Experiment
+from mmgc.harness.schema import method_config
+from mmgc.harness.store import ResultStore, trial_key, wide_console
 from mmgc.harness.trial import TrialSpec, objective
+from mmgc.methods.base import config_hash
 
 SEARCH, FINAL = "search", "final"
 
@@ -147,8 +149,8 @@ class CellState:
                 self.study.enqueue_trial(untried[0])
         trial = self.study.ask(self.distributions)
         values = {**self.cell.method.fixed, **trial.params}
-        config = full_config(self.cell.method.name, values)
-        chash = method_config_hash(self.cell.method.name, config)
+        config = method_config(self.cell.method.name, values)
+        chash = config_hash(self.cell.method.name, config)
         spec = self.base_spec(config=config, phase=SEARCH, condense_seed=self.experiment.condense_seeds[0],
                               config_hash=chash)
         self.search_asked += 1
@@ -184,8 +186,8 @@ class CellState:
             values = {k: values[k] for k in values}  # the full config of the best trial
         else:
             values = dict(m.fixed)
-        config = full_config(m.name, values)
-        chash = method_config_hash(m.name, config)
+        config = method_config(m.name, values)
+        chash = config_hash(m.name, config)
         seeds = [None] if m.is_original else list(self.experiment.condense_seeds)
         for seed in seeds:
             if self.key(FINAL, chash, seed) in self.done_keys:
@@ -253,7 +255,6 @@ def describe_plan(plan: SweepPlan, console=None) -> None:
     """The trial plan as a table: cells, trials to run (and already done), resources."""
     from rich.table import Table
 
-    from mmgc.harness.store import wide_console
 
     console = console or wide_console()
     exp = plan.experiment

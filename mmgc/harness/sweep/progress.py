@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any, Mapping
 
+from mmgc.harness.store import wide_console
 from mmgc.harness.trial import TrialSpec
 
 
@@ -20,8 +21,6 @@ class SweepProgress:
     a non-terminal output, one line per finished trial instead."""
 
     def __init__(self, total: int, skipped: int, console=None, enabled: bool = True):
-        from mmgc.harness.store import wide_console
-
         self.console = console or wide_console(stderr=False)
         self.total, self.skipped, self.enabled = total, skipped, enabled
         self.ok = self.failed = 0

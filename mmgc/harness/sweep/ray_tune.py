@@ -11,12 +11,15 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from mmgc.harness.experiment import full_config
+from mmgc.harness.schema import method_config
 from mmgc.harness.store import ResultStore
 from mmgc.harness.sweep.plan import CellState, SweepPlan
 from mmgc.harness.sweep.progress import SweepProgress
 from mmgc.harness.sweep.resources import SweepError
-from mmgc.harness.trial import TrialFn, TrialSpec, Tracking, error_text, execute_trial, failed_rows, objective
+from mmgc.harness.tracking_hook import Tracking
+from mmgc.harness.trial import TrialFn, TrialSpec, error_text, execute_trial, failed_rows, objective
+from mmgc.provenance import node_name
+from mmgc.runtime import resolve_device
 
 WORKER_DIED = "the trial's worker process died (out of memory, a crash, or its node was lost)"
 
@@ -77,7 +80,7 @@ def make_searcher(plan: SweepPlan, store: ResultStore, record: dict[str, Any] | 
                 value = result.get("objective")
                 value = None if error or value is None or (isinstance(value, float) and math.isnan(value)) else value
                 values = {**state.cell.method.fixed, **optuna_trial.params}
-                state.tell(optuna_trial, value, chash, full_config(state.cell.method.name, values))
+                state.tell(optuna_trial, value, chash, method_config(state.cell.method.name, values))
                 if state.search_done >= state.n_trials and not any(v[0] is state for v in self.live.values()):
                     state.plan_finals()
 
@@ -130,8 +133,6 @@ def _trainable(config: dict, trial_fn: TrialFn | None = None, results_root: str 
                tracking: Tracking | None = None) -> None:
     from ray import tune
 
-    from mmgc.provenance import node_name
-    from mmgc.runtime import resolve_device
 
     spec = TrialSpec.from_dict(config["spec"])
     start = time.perf_counter()

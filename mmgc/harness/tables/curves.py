@@ -7,7 +7,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from mmgc.graph import CondensedGraph
+from mmgc.harness import tracking
 from mmgc.harness.tables.rows import Results
+from mmgc.harness.tracking import history_series
 
 # the history keys (condensed graph info['history']) the figures draw: the validation metric at a
 # checkpoint, the fraction of nodes with conflicting modality gradients, the Dirichlet energies
@@ -18,8 +21,6 @@ DIRICHLET_KEYS = {"dirichlet_G": "E(G)", "dirichlet_Gp": "E(G') decoupled"}
 
 def history_of(res: Results, row: Mapping[str, Any]) -> Any | None:
     """The condensation history of a row's trial: MLflow's history artifact, else the condensed file."""
-    from mmgc.harness import tracking
-
     run_id = row.get("mlflow_run_id")
     uri = res.mlflow_uri or tracking.default_uri(res.results_root)
     if run_id:
@@ -30,16 +31,12 @@ def history_of(res: Results, row: Mapping[str, Any]) -> Any | None:
                 return history
     path = row.get("artifact_path")
     if path and Path(path).is_file():
-        from mmgc.graph import CondensedGraph
-
         return CondensedGraph.load(path).info.get("history")
     return None
 
 
 def trial_curves(res: Results, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, list[tuple[int, float]]]]:
     """One history (as series) per distinct trial among ``rows``."""
-    from mmgc.harness.tracking import history_series
-
     seen: dict[str, Mapping[str, Any]] = {}
     for r in rows:
         seen.setdefault(str(r.get("trial_id")), r)

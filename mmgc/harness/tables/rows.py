@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from mmgc.errors import InputError
-from mmgc.harness.experiment import ORIGINAL
+from mmgc.harness.schema import ORIGINAL
+from mmgc.harness.store import ResultStore
 
 READ_COLUMNS = ("experiment", "phase", "trial_id", "dataset", "dataset_variant", "ratio", "n", "method",
                 "method_label", "method_config", "config_hash", "condense_seed", "condense_arch", "arch", "eval_seed",
@@ -124,8 +125,6 @@ def load_results(results_root: str, experiments: Sequence[str], mlflow_uri: str 
     Rows whose protocol selects on test (``selection = 'test'``) are left out: every table ranks and
     compares, and test-selected numbers are never ranked with validation-selected ones (the
     leaderboard and the report show them, marked)."""
-    from mmgc.harness.store import ResultStore
-
     store = ResultStore(results_root)
     if store.local and not Path(store.root).is_dir():
         raise InputError(f"{results_root}: results root not found (expected the folder a sweep wrote; see --results)")
@@ -148,8 +147,6 @@ def load_results(results_root: str, experiments: Sequence[str], mlflow_uri: str 
 
 def available_experiments(results_root: str) -> list[str]:
     """The experiment names that have final ok rows under ``results_root``."""
-    from mmgc.harness.store import ResultStore
-
     con = ResultStore(results_root).connect()
     return [r[0] for r in con.execute("SELECT DISTINCT experiment FROM results WHERE phase = 'final' AND "
                                       "status = 'ok' ORDER BY 1").fetchall()]

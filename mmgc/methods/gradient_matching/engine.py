@@ -452,7 +452,7 @@ class GradientMatchingMethod(CondensationMethod):
         x_best, adj_best, selection = chosen
         return self.from_learned(
             graph, ratio, ctx, x_best, adj_best, setup.y_syn, condense_arch=cfg.backbone, history=history,
-            started=run.start, class_counts=setup.counts.tolist(),
+            class_counts=setup.counts.tolist(),
             condense_seconds=round(run.condense_seconds, 3), condense_cpu_seconds=round(run.condense_cpu, 3),
             seconds_per_epoch=round(run.condense_seconds / max(len(history), 1), 4), epochs_run=len(history),
             stopped_early=run.stopped_early, inner_loop=setup.inner_loop, fanouts=list(setup.fanouts),
