@@ -65,6 +65,7 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("msgc-window", "msgc", {**GM, "num_graphs": 4, "edge_hidden": 16, "selection": "loss_window", "window": 2},
      "trans"),
     ("sgdd", "sgdd", {**GM, "generator_hidden": 16, "ot_block_size": 64}, "ind"),
+    ("doscond", "doscond", {**{k: v for k, v in GM.items() if k not in ("outer_loop", "inner_loop")}, **PGE}, "trans"),
     ("cgc", "cgc", {"adj_threshold": 0.5}, "trans"),
     ("cgc-x", "cgc", {"structure": "none"}, "ind"),
     ("gcdm", "gcdm", DM, "ind"),

@@ -380,7 +380,7 @@ def test_a_feature_epoch_holds_the_generator_constant_and_changes_nothing_else(m
 
 
 # ------------------------------------------------------------------------------------ hooks and run state
-GM_METHODS = ("gcond", "sr_gm", "msgc", "sgdd")
+GM_METHODS = ("gcond", "sr_gm", "msgc", "sgdd", "doscond")
 
 
 def test_every_hook_a_method_overrides_is_listed_and_every_listed_hook_exists():
@@ -403,7 +403,7 @@ def test_a_method_object_keeps_no_run_state(method):
     config = {k: v for k, v in FAST.items() if k != "pge_hidden"}
     config.update(epochs=2, select_every=0, diagnostics_every=0,
                   **{"gcond": dict(pge_hidden=8), "sr_gm": dict(pge_hidden=8), "msgc": dict(num_graphs=2, edge_hidden=8),
-                     "sgdd": dict(generator_hidden=8, ot_block_size=16)}[method])
+                     "sgdd": dict(generator_hidden=8, ot_block_size=16), "doscond": dict(pge_hidden=8)}[method])
     m = create_method(method, config)
     graph = make_tiny_graph(n=48, d_text=5, d_image=5)
     first = m.condense(graph, 0.25, Context(seed=0))

@@ -40,6 +40,7 @@ _BUILTIN_METHODS = {
     "sr_gm": "mmgc.methods.sr_gm",
     "msgc": "mmgc.methods.msgc",
     "sgdd": "mmgc.methods.sgdd",
+    "doscond": "mmgc.methods.doscond",
     "cgc": "mmgc.methods.cgc",
     "gcdm": "mmgc.methods.gcdm",
 }
