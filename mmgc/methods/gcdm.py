@@ -185,8 +185,6 @@ class GCDM(CondensationMethod):
         cfg = self.config
         start = time.perf_counter()
         device = torch.device(ctx.device)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
         seed_all(ctx.seed)
         setup = self._setup(graph, ratio, ctx, device)
         x = torch.nn.Parameter(setup.x_real[setup.init_index.to(device)].clone())

@@ -299,8 +299,6 @@ class GradientMatchingMethod(CondensationMethod):
         cfg = self.config
         start = time.perf_counter()
         device = torch.device(ctx.device)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
         seed_all(ctx.seed)
         setup, x0 = self.prepare(graph, ratio, ctx)
         self.validate_setup(setup)
