@@ -29,10 +29,11 @@ and the equivalence p-values: sort ``p_(1) <= ... <= p_(m)``; the adjusted
 ``p̃_(i) = max_{j <= i} min(1, (m - j + 1) p_(j))``. It controls the family-wise error rate under any
 dependence, and is a few lines: not worth a dependency (statsmodels) of its own.
 
-**Verdict** at level α = 0.05 on the adjusted p-values: *better* / *worse* when the difference test
-rejects (the sign of d̄); else *equivalent within ±m* when TOST rejects; else *inconclusive*
+**Verdict** at level α = 0.05 on the adjusted p-values: *equivalent within ±m* when TOST rejects;
+else *better* / *worse* when the difference test rejects (the sign of d̄); else *inconclusive*
 (absence of evidence of a difference is not evidence of equivalence). A difference that is both
-significant and smaller than m reads better/worse: its size is printed beside it.
+significant and shown to lie within ±m reads equivalent, because the margin is the statement of what
+is too small to matter; its evidence then names both tests.
 
 **Rank summary across datasets** (Demšar 2006). k methods on N blocks (dataset, ratio cells): ranks
 within each block (1 = best, ties averaged), mean ranks ``R_j``. Friedman's statistic
@@ -122,11 +123,17 @@ class Comparison:
         """``better``, ``worse``, ``equivalent`` (within ±margin) or ``inconclusive``."""
         if not self.tested:
             return "inconclusive"
-        if _adjusted(self.p_holm, self.p) < ALPHA:
-            return "better" if self.diff > 0 else "worse"
-        if _adjusted(self.p_equivalent_holm, self.p_equivalent) < ALPHA:
+        if self._rejects_equivalence_null():
             return "equivalent"
+        if self._rejects_difference_null():
+            return "better" if self.diff > 0 else "worse"
         return "inconclusive"
+
+    def _rejects_difference_null(self) -> bool:
+        return _adjusted(self.p_holm, self.p) < ALPHA
+
+    def _rejects_equivalence_null(self) -> bool:
+        return _adjusted(self.p_equivalent_holm, self.p_equivalent) < ALPHA
 
     def verdict_text(self) -> str:
         """The verdict in words, the margin in points: ``equivalent within ±1``."""
@@ -141,8 +148,11 @@ class Comparison:
         difference = f"p={_p(self.p)}, Holm {_p(_adjusted(self.p_holm, self.p))}"
         equivalent = (f"TOST p={_p(self.p_equivalent)}, Holm "
                       f"{_p(_adjusted(self.p_equivalent_holm, self.p_equivalent))}")
-        return {"better": difference, "worse": difference, "equivalent": equivalent}.get(
-            self.verdict, f"{difference}; {equivalent}")
+        if self.verdict in ("better", "worse"):
+            return difference
+        if self.verdict == "equivalent" and not self._rejects_difference_null():
+            return equivalent
+        return f"{difference}; {equivalent}"
 
 
 def points(margin: float) -> str:
@@ -243,9 +253,10 @@ def comparison_note(margin: float, family: int) -> str:
     return (f"Comparisons: a two-sided paired t-test for a difference and two one-sided paired t-tests (TOST) for "
             f"equivalence within {points(margin)}, over the condensation seeds both sides share (each seed: "
             "the mean over its evaluation seeds; on the original graph, the evaluation seeds); p-values raw and "
-            f"Holm-adjusted over the {family} tested comparison{'s' * (family != 1)} of this table; better/worse: the "
-            f"adjusted difference test rejects at {ALPHA:g}; equivalent: the adjusted TOST rejects; inconclusive: "
-            "neither, or fewer than 2 shared seeds (no evidence of a difference is not evidence of equivalence).")
+            f"Holm-adjusted over the {family} tested comparison{'s' * (family != 1)} of this table; equivalent: the "
+            f"adjusted TOST rejects at {ALPHA:g}; else better/worse: the adjusted difference test rejects; else "
+            "inconclusive, as with fewer than 2 shared seeds (no evidence of a difference is not evidence of "
+            "equivalence).")
 
 
 # ---------------------------------------------------------------------------------------- ranks across datasets
