@@ -527,8 +527,13 @@ def cost_figure(costs: Sequence[CostCell], path: Path, layout: Layout) -> Figure
     (log x axes), one row of two panels per (dataset and variant, architecture), over the
     validation-selected cells in ``costs``; colour: method (`MethodColours`), marker: ratio. The
     Pareto front of each panel (no other point cheaper and at least as accurate) is ringed and joined.
-    Original, which condenses nothing, is a dashed line in the seconds panel and a point at the full
+    Original, which condenses nothing, is a dashed line in the seconds panel and a star at the full
     graph's bytes in the other."""
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    from mmgc.harness.store import format_bytes
+
     costs = [c for c in costs if c.cell.selection == "val" and c.cell.test is not None]
     panels = sorted({(c.cell.dataset, c.cell.variant, str(c.cell.arch)) for c in costs})
     title = "Accuracy against condensation cost"
@@ -537,45 +542,53 @@ def cost_figure(costs: Sequence[CostCell], path: Path, layout: Layout) -> Figure
         return Figure("Cost", path, 0, 0, ["no rows"])
     plt = _plt()
     colours = MethodColours(layout)
-    fig, axes = plt.subplots(len(panels), 2, figsize=(12, 4.0 * len(panels)), squeeze=False)
+    ratios = sorted({c.cell.ratio for c in costs if not c.cell.is_original}, key=sort_key_ratio)
+    methods = sorted({c.cell.method for c in costs if not c.cell.is_original})
+    fig, axes = plt.subplots(len(panels), 2, figsize=(11, 3.8 * len(panels)), squeeze=False)
     drawn, notes = 0, []
-    for (ax_s, ax_b), (dataset, variant, arch) in zip(axes, panels):
+    axis_formats = (("condensation wall seconds (log)", lambda c: c.condense_seconds, lambda v, _: f"{v:g} s"),
+                    ("bytes of the graph evaluated (log)", lambda c: c.condensed_bytes, lambda v, _: format_bytes(v)))
+    for row, (dataset, variant, arch) in zip(axes, panels):
         here = [c for c in costs if (c.cell.dataset, c.cell.variant, str(c.cell.arch)) == (dataset, variant, arch)]
-        ratios = sorted({c.cell.ratio for c in here if not c.cell.is_original}, key=sort_key_ratio)
-        for ax, cost_of, axis in ((ax_s, lambda c: c.condense_seconds, "condensation wall seconds (log)"),
-                                  (ax_b, lambda c: c.condensed_bytes, "bytes of the graph evaluated (log)")):
+        for ax, (axis, cost_of, label_of) in zip(row, axis_formats):
             points = {}
             for c in here:
                 accuracy = c.cell.test.mean * 100
                 if c.cell.is_original and cost_of(c) is None:
-                    ax.axhline(accuracy, color="0.3", linestyle="--", linewidth=1,
-                               label=f"{c.cell.method} (not condensed)")
+                    ax.axhline(accuracy, color="0.3", linestyle="--", linewidth=1)
                     continue
                 if cost_of(c) is None or cost_of(c) <= 0:
                     notes.append(f"{dataset} {c.cell.method} r={format_ratio(c.cell.ratio)}: no {axis.split(' (')[0]}")
                     continue
                 points[id(c)] = (cost_of(c), accuracy)
-                marker = "*" if c.cell.is_original else COST_MARKERS[ratios.index(c.cell.ratio) % len(COST_MARKERS)]
-                ax.errorbar([cost_of(c)], [accuracy], yerr=[c.cell.test.std * 100], fmt=marker,
-                            color=colours.of(c.cell.method), markersize=7 if marker != "*" else 11, capsize=2,
-                            elinewidth=0.8, label=f"{c.cell.method} r={format_ratio(c.cell.ratio)}")
+                original = c.cell.is_original
+                ax.errorbar([cost_of(c)], [accuracy], yerr=[c.cell.test.std * 100],
+                            fmt="*" if original else COST_MARKERS[ratios.index(c.cell.ratio) % len(COST_MARKERS)],
+                            color="0.3" if original else colours.of(c.cell.method), markersize=11 if original else 7,
+                            capsize=2, elinewidth=0.8)
                 drawn += 1
             front = sorted(points[key] for key in pareto_front(points))
             if front:
                 ax.step([x for x, _ in front], [y for _, y in front], where="post", color="black", linewidth=0.8,
                         alpha=0.6)
                 ax.scatter([x for x, _ in front], [y for _, y in front], s=170, facecolors="none",
-                           edgecolors="black", linewidths=1.0, label="Pareto front", zorder=3)
+                           edgecolors="black", linewidths=1.0, zorder=3)
             ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_minor_locator(LogLocator(subs="auto"))
+            ax.xaxis.set_major_formatter(FuncFormatter(label_of))
+            ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
             ax.set_xlabel(axis)
             ax.set_ylabel(_metric_name([r for c in here for r in c.cell.rows]))
-            ax.grid(alpha=0.3, which="both")
+            ax.grid(alpha=0.3, which="major")
             ax.set_title(f"{dataset}" + (f" [{variant}]" if variant else "") + f", {arch}", fontsize=10)
-        legend: dict[str, Any] = {}  # one entry per label of either panel
-        for ax in (ax_b, ax_s):
-            for handle, label in zip(*ax.get_legend_handles_labels()):
-                legend.setdefault(label, handle)
-        ax_b.legend(legend.values(), legend.keys(), fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    legend = [Line2D([], [], marker="o", linestyle="none", color=colours.of(m), label=m) for m in methods]
+    legend += [Line2D([], [], marker=COST_MARKERS[i % len(COST_MARKERS)], linestyle="none", color="0.45",
+                      label=f"r = {format_ratio(r)}") for i, r in enumerate(ratios)]
+    legend += [Line2D([], [], marker="*", markersize=11, linestyle="--", color="0.3", label="Original"),
+               Line2D([], [], marker="o", markersize=12, linestyle="-", color="black", markerfacecolor="none",
+                      linewidth=0.8, label="Pareto front")]
+    fig.legend(handles=legend, loc="upper left", bbox_to_anchor=(1.0, 0.95), fontsize=8, frameon=False)
     fig.suptitle(f"{title}: test metric (mean ± std over condensation x evaluation seeds) of validation-selected "
                  "cells; ringed: the Pareto front", fontsize=10)
     fig.tight_layout()
