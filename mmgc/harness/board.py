@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Iterable, Mapping, Sequence
 
 from mmgc.harness.experiment import ORIGINAL
@@ -56,11 +57,12 @@ class BoardCell:
     runner_up: str | None = None
     fairness: Fairness = Fairness()        # the check of its rank group
 
-    @property
+    @cached_property
     def test(self) -> Summary | None:
+        """The summary of the test metric (read once the cell has all its rows)."""
         return summary_of(r["test_metric"] for r in self.rows)
 
-    @property
+    @cached_property
     def val(self) -> Summary | None:
         return summary_of(r["val_metric"] for r in self.rows)
 

@@ -78,7 +78,8 @@ def summary_of(values: Iterable[Any]) -> Summary | None:
     finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
     if not finite:
         return None
-    return Summary(statistics.fmean(finite), statistics.pstdev(finite), len(finite))
+    mean = statistics.fmean(finite)  # math.fsum inside: the same mean in any order of the values
+    return Summary(mean, math.sqrt(math.fsum((v - mean) ** 2 for v in finite) / len(finite)), len(finite))
 
 
 def dense_ranks(values: Mapping[K, float | None]) -> dict[K, int]:

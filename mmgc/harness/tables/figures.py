@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 
 from mmgc.harness.board import CostCell
 from mmgc.harness.statistics import RankSummary, pareto_front, rank_summary
+from mmgc.harness.store import format_bytes
 from mmgc.harness.tables.curves import CHECKPOINT_KEY, CONFLICT_KEY, DIRICHLET_KEYS, mean_curve, trial_curves
 from mmgc.harness.tables.layout import Layout, relabel
 from mmgc.harness.tables.model import Stat, best_config_stat
@@ -531,8 +532,6 @@ def cost_figure(costs: Sequence[CostCell], path: Path, layout: Layout) -> Figure
     graph's bytes in the other."""
     from matplotlib.lines import Line2D
     from matplotlib.ticker import FuncFormatter, LogLocator
-
-    from mmgc.harness.store import format_bytes
 
     costs = [c for c in costs if c.cell.selection == "val" and c.cell.test is not None]
     panels = sorted({(c.cell.dataset, c.cell.variant, str(c.cell.arch)) for c in costs})

@@ -157,8 +157,8 @@ class Table:
         for c in cells:
             c.test = adjusted[id(c.test)]
         if cells:
-            self.notes.append(comparison_note(margin, len({id(c.test) for c in cells if c.test.tested})) + " "
-                              + compared)
+            family = next((c.test.family for c in cells if c.test.tested), 0)
+            self.notes.append(comparison_note(margin, family) + " " + compared)
 
     def render(self, fmt: str) -> str:
         if fmt == "md":

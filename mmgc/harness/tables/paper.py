@@ -80,7 +80,7 @@ def main_table(res: Results, name: str, title: str, alignment: str, layout: Layo
                 line.append(Cell())
             line.append(Cell(stat=original) if i == 0 else Cell(text=""))
             table.rows.append(line)
-            table.flag(ratio_cell, check_fairness({c: rows for c, rows in selected.items() if rows}),
+            table.flag(ratio_cell, check_fairness({c: picked for c, picked in selected.items() if picked}),
                        f"{group} at {format_ratio(ratio)}")
     metric = sorted({r["metric"] for by_column in cells.values() for rows in by_column.values() for r in rows
                      if r.get("metric")})
@@ -164,7 +164,7 @@ def backbone_table(res: Results, layout: Layout, margin: float = DEFAULT_MARGIN)
                  for m in methods]
         line.append(Cell(stat=original) if first else Cell(text=""))
         table.rows.append(line)
-        table.flag(ratio_cell, check_fairness({m: rows for m, rows in selected.items() if rows}),
+        table.flag(ratio_cell, check_fairness({m: picked for m, picked in selected.items() if picked}),
                    f"{group}, {layout.arch_name(backbone)} at {format_ratio(ratio)}")
     table.notes.append("Rows with condense_arch = arch; Original trains the same backbone on the full graph; best "
                        f"**bold**; experiment(s): {', '.join(res.experiments) or 'none found'}.")

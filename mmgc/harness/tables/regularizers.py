@@ -90,7 +90,7 @@ def regularizers_table(res: Results, layout: Layout, margin: float = DEFAULT_MAR
                             if stats[c] and base else Cell())
         table.rows.append(line)
         # the columns differ in their evaluation recipe by design (the regularizer is part of it)
-        table.flag(graph_cell, check_fairness({c: rows for c, rows in selected.items() if rows}, recipes=False),
+        table.flag(graph_cell, check_fairness({c: picked for c, picked in selected.items() if picked}, recipes=False),
                    f"{group}, {alignment}, {layout.arch_name(arch)}, {graph}")
         previous = key
     metric = sorted({r["metric"] for r in rows if r.get("metric")})
