@@ -118,7 +118,9 @@ def board_rows(results_root: str, experiment: str | None = None, margin: float =
         key = tuple(record.pop(k) for k in ("experiment", "dataset", "variant", "selection", "ratio", "method", "arch"))
         provenance[key] = {k: [v for v in value or () if v not in (None, "")] if k in LIST_FIELDS else value
                            for k, value in record.items()}  # an aggregate over no row is NULL
-    rows = [BoardRow(c, **provenance[(c.experiment, c.dataset, c.variant, c.selection, c.ratio, c.method, c.arch)])
+    # two reads of the store: a trial written between them may lack its provenance, never its numbers
+    rows = [BoardRow(c, **provenance.get((c.experiment, c.dataset, c.variant, c.selection, c.ratio, c.method, c.arch),
+                                         {}))
             for c in store.leaderboard(experiment, margin=margin)]
     return sorted(rows, key=_board_order)
 
