@@ -86,7 +86,7 @@ def workdir(tmp_path, monkeypatch):
     _experiment(tmp_path / "lr_adj_inf.yaml", methods=[{"name": "gcond", "fixed": {"lr_adj": float("inf")}}])
     _experiment(tmp_path / "uniform_inf.yaml",
                 methods=[{"name": "gcond", "search": {"lr_feat": {"uniform": [0.01, float("inf")]}}}])
-    _experiment(tmp_path / "choice_late.yaml", methods=[{"name": "gcond", "search": {"epochs": {"choice": [2, "many"]}}}])
+    _experiment(tmp_path / "choice_late.yaml", methods=[{"name": "gcond", "search": {"epochs": {"choice": [60, "many"]}}}])
     _experiment(tmp_path / "uniform_int.yaml", methods=[{"name": "gcond", "search": {"epochs": {"uniform": [1, 10]}}}])
     _experiment(tmp_path / "grid_huge.yaml", methods=[{"name": "gcond", "grid": {
         key: list(range(1, 8)) for key in ("epochs", "hidden", "outer_loop", "batch_per_class", "cycle_epochs")}}])
