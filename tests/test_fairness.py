@@ -32,7 +32,7 @@ def test_budgets_within_the_tolerance_and_methods_that_optimise_nothing_pass():
     beyond = within + 1
     assert check_fairness({"GCond": side(60), "SR-GM": side(beyond)}).mark == DIFFERS
     # a method whose seeds spent different budgets: its span is named
-    spread = check_fairness({"A": [{"feature_steps": 60, "eval_recipe": "r"}, {"feature_steps": 90, "eval_recipe": "r"}],
+    spread = check_fairness({"A": side(60, "r", rows=1) + side(90, "r", rows=1),
                              "B": side(60, "r")})
     assert "A 60-90 vs B 60" in spread.note()
 

@@ -56,7 +56,8 @@ def main_table(res: Results, name: str, title: str, alignment: str, layout: Layo
     columns = [c.name for c in layout.main]
     proposed = layout.proposed
     table = Table(name, title, ["Dataset", "Ratio (r)", *columns, "Δ (points)", "Original"],
-                  experiments=res.experiments, fill_down=(0, len(columns) + 3), stat_columns=tuple(range(2, len(columns) + 2)) + (len(columns) + 3,))
+                  experiments=res.experiments, fill_down=(0, len(columns) + 3),
+                  stat_columns=tuple(range(2, len(columns) + 2)) + (len(columns) + 3,))
     cells, left = main_cells(res, alignment, layout, arch)
     groups = sorted({g for g, _ in cells})
     for group in groups:

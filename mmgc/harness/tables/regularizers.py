@@ -100,5 +100,5 @@ def regularizers_table(res: Results, layout: Layout, margin: float = DEFAULT_MAR
         f"<u>underlined</u> per row; Δ = the column minus none (points); configurations of one setting selected on "
         f"validation; experiment(s): {', '.join(res.experiments) or 'none found'}.")
     table.adjust_tests(margin, "On a best value: best vs the runner-up; on Δ: the column vs none. The evaluation "
-                              "recipes of the columns differ by their regularizer, by design: only budgets are checked.")
+                       "recipes of the columns differ by their regularizer, by design: only budgets are checked.")
     return table
