@@ -28,7 +28,6 @@ import json
 import resource
 import statistics
 import sys
-import time
 
 from timing import PartTimer, matmul_rates
 

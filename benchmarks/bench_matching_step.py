@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import statistics
-import time
 import warnings
 
 from timing import matmul_rates

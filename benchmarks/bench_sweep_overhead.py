@@ -116,7 +116,7 @@ def leaderboard(total_rows: int) -> None:
         timings = []
         for _ in range(3):
             start = time.perf_counter()
-            names, cells = store.leaderboard("bench")
+            cells = store.leaderboard("bench")
             timings.append(time.perf_counter() - start)
         start = time.perf_counter()
         done = store.completed("bench")
@@ -133,7 +133,7 @@ def leaderboard(total_rows: int) -> None:
         timings = []
         for _ in range(3):
             start = time.perf_counter()
-            names, cells = store.leaderboard("bench")
+            cells = store.leaderboard("bench")
             timings.append(time.perf_counter() - start)
         start = time.perf_counter()
         done = store.completed("bench")

@@ -27,8 +27,16 @@ CONDENSE_SEEDS = (0, 1, 2)
 EVAL_SEEDS = (0, 1)
 
 
+# method -> (feature steps, condensation seconds, training seconds); Original trains for ORIGINAL_TRAIN seconds
+COSTS = {"random": (0, 0.01, 0.2), "gcond": (60, 20.0, 0.4), "sr_gm": (60, 30.0, 0.5), "original": (None, None, 3.0)}
+ORIGINAL_BYTES = 2_000_000
+
+
 def _row(trial: str, method: str, ratio: float, seed: int, eval_seed: int, value: float, **extra):
     config, _ = METHODS.get(method, ({}, 0.0))
+    steps, seconds, train = COSTS[method]
+    extra = {"feature_steps": steps, "condense_seconds": seconds, "train_seconds": train, "eval_recipe": "recipe0",
+             "original_bytes": ORIGINAL_BYTES, "condensed_bytes": int(ORIGINAL_BYTES * ratio), **extra}
     return make_row(experiment=EXPERIMENT, phase="final", trial_id=trial, dataset="synthetic", dataset_variant="",
                     setting="transductive", ratio=ratio, n=int(ratio * 600), method=method, method_label=LABELS[method],
                     method_config=json.dumps(config, sort_keys=True), config_hash=f"{method}-hash0123456789",
@@ -210,7 +218,45 @@ def test_page_is_self_contained_and_holds_the_store(store, root_page):
     assert "not drawn (no rows or curves of theirs in this experiment)" in page and "table3" in page
 
 
-def test_significance_marks_in_the_tables(store, tmp_path):
+def test_leaderboard_shows_seeds_verdicts_and_fairness(store, root_page):
+    _, page = root_page
+    columns = [name for name, _ in report.BOARD_COLUMNS]
+    assert {"seeds c×e", "vs runner-up", "fair"} <= set(columns)
+    assert page.count(f">{len(CONDENSE_SEEDS)}×{len(EVAL_SEEDS)}</td>") == len(METHODS) * len(RATIOS)
+    # SR-GM is best at each ratio, 6 points ahead of GCond on every seed
+    assert page.count("vs GCond: <span class=\"significant\"") == len(RATIOS) and "better (p=" in page
+    assert "</p>" in page and "class=\"flag\"" not in page  # equal budgets, one recipe: nothing to flag
+
+
+def test_cost_section_and_rank_summary(store, tmp_path):
+    _, page = _page(store, tmp_path, experiment=EXPERIMENT)
+    section = page[page.index(f"<h2 id='cost-{EXPERIMENT}'>"):]
+    assert "<img alt='accuracy against condensation seconds and bytes' src='data:image/svg+xml;base64," in section
+    assert "validation-selected cell of the leaderboard (test-selected rows are not drawn)" in section
+    assert "Pareto front" in section
+    assert "<figcaption>Rank summary" in page and "Friedman χ² = " in page and "Nemenyi critical difference" in page
+
+
+def test_cost_figure_draws_every_validation_selected_cell_and_marks_the_pareto_front(store, tmp_path):
+    from mmgc.harness import tables
+    from mmgc.harness.board import cost_cells
+    from mmgc.harness.statistics import pareto_front
+
+    costs = cost_cells(ResultStore(str(store)).leaderboard(EXPERIMENT))
+    figure = tables.cost_figure(costs, tmp_path / "cost.png", tables.load_layout())
+    condensed = len(METHODS) * len(RATIOS)
+    # seconds: every condensed cell (Original is the dashed line); bytes: every condensed cell and Original;
+    # the test-selected cell is not drawn
+    assert figure.panels == 2 and figure.series == 2 * condensed + 1 and figure.notes == []
+    assert (tmp_path / "cost.png").read_bytes()[:4] == b"\x89PNG"
+    by_seconds = {c.cell.method + str(c.cell.ratio): (c.condense_seconds, c.cell.test.mean) for c in costs
+                  if c.cell.selection == "val" and not c.cell.is_original}
+    # Random (at 10%: as cheap as at 5% and more accurate) is the cheap end of the front, SR-GM the accurate one
+    front = pareto_front(by_seconds)
+    assert {"Random0.1", "SR-GM0.1"} <= front and "Random0.05" not in front
+
+
+def test_verdicts_in_the_tables(store, tmp_path):
     from mmgc.harness import tables
 
     table = tables.build("table2", str(store), [EXPERIMENT])
@@ -218,50 +264,35 @@ def test_significance_marks_in_the_tables(store, tmp_path):
     expected = 0.55 + 0.16 + 0.001 + 0.003 + 0.0005 + sum(_noise("sr_gm", s) for s in CONDENSE_SEEDS) / 3
     assert table.rows[0][table.header.index("SR-GM")].stat.mean == pytest.approx(expected)
     delta = table.rows[0][table.header.index("Δ (points)")]
-    # SR-GM beats GCond by about 6 points on every seed: significant; the paired test is on the Δ cell
+    # SR-GM beats GCond by about 6 points on every seed: better, even after Holm over the table's family
     assert delta.test is not None and delta.test.pairs == len(CONDENSE_SEEDS) and 0 < delta.test.p < 0.01
-    assert "≈" not in delta.render("md") and "(p" in delta.render("md")
-    assert any("paired t-test" in note for note in table.notes)
+    # Holm over the table's family (one comparison per ratio): the smaller p doubled, the larger kept (or
+    # raised to the smaller's adjusted value)
+    small, large = sorted((row[table.header.index("Δ (points)")].test for row in table.rows), key=lambda t: t.p)
+    assert small.family == large.family == 2
+    assert small.p_holm == pytest.approx(2 * small.p) and large.p_holm == pytest.approx(max(2 * small.p, large.p))
+    assert delta.test.verdict == "better" and "better (p=" in delta.render("md") and "Holm" in delta.render("md")
+    assert "≈" not in table.to_markdown() and any("TOST" in note for note in table.notes)
+    # the best SR-GM cell and the Δ compare the same pair: one comparison of the family, not two
+    assert table.rows[0][table.header.index("SR-GM")].test is delta.test
     _, page = _page(store, tmp_path, experiment=EXPERIMENT)
     assert "class=\"significant\"" in page
 
 
-def test_paired_test_over_shared_condensation_seeds():
-    from mmgc.harness.tables import Cell, Stat, compare
-
-    def rows(values, seeds=None):
-        seeds = seeds or range(len(values))
-        return [{"condense_seed": s, "test_metric": v} for s, v in zip(seeds, values)]
-
-    clear = compare(rows([0.70, 0.72, 0.71, 0.73]), rows([0.60, 0.61, 0.605, 0.62]))
-    assert clear.pairs == 4 and clear.p < 0.01 and not clear.within_noise
-    noisy = compare(rows([0.70, 0.60, 0.72, 0.59]), rows([0.65, 0.66, 0.64, 0.65]))
-    assert noisy.p > 0.05 and noisy.within_noise
-    assert "≈" in Cell(delta=1.0, test=noisy).render("md")
-    one = compare(rows([0.9]), rows([0.1]))
-    assert one.p is None and one.within_noise and "1 seed" in one.render("md")
-    # only the seeds both sides have are paired; evaluation seeds of one condensation seed are averaged
-    shared = compare(rows([0.7, 0.8, 0.9, 0.2], [0, 0, 1, 7]), rows([0.6, 0.7, 0.1], [0, 1, 5]))
-    assert shared.pairs == 2 and shared.diff == pytest.approx(((0.75 - 0.6) + (0.9 - 0.7)) / 2)
-    # the original graph has no condensation seed: its rows pair on the evaluation seed
-    original = [{"condense_seed": None, "eval_seed": e, "test_metric": v} for e, v in enumerate([0.8, 0.82, 0.81])]
-    regularized = [dict(r, test_metric=r["test_metric"] + d) for r, d in zip(original, (0.05, 0.04, 0.06))]
-    on_eval = compare(regularized, original)
-    assert on_eval.pairs == 3 and on_eval.diff == pytest.approx(0.05) and not on_eval.within_noise
-    same = compare(rows([0.5, 0.6]), rows([0.5, 0.6]))
-    assert same.p == 1.0 and same.within_noise
-    assert Cell(stat=Stat(0.8, 0.01, 2), mark="best", test=clear).render("md").startswith("**80.00 ± 1.00** (p")
-
-
 def test_test_selected_rows_are_never_ranked():
-    def board(method, mean, selection):
-        return report.BoardRow("e", "d", "", 0.1, 10, method, "gcn", selection, "accuracy", mean, 0.0, mean, 0.0, 2,
-                               0, [0], [0], [], [], [], [], [], [], [], None, None, [])
+    from mmgc.harness.board import board_cells
 
-    rows = [board("a", 0.7, "val"), board("b", 0.8, "val"), board("oracle", 0.99, "test")]
-    report._rank(rows)
-    assert [r.rank for r in rows] == [2, 1, None]
-    page = report.board_html(rows)
+    def rows(label, value, selection):
+        return [dict(experiment="e", dataset="d", variant="", selection=selection, ratio=0.1, method="m", label=label,
+                     arch="gcn", metric="accuracy", n=10, status="ok", trial_id=label, condense_seed=0, eval_seed=0,
+                     test_metric=value, val_metric=value, feature_steps=0, eval_recipe="r", condense_seconds=None,
+                     condense_cpu_seconds=None, condensed_bytes=None, original_bytes=None, train_seconds=None)]
+
+    cells = board_cells(rows("a", 0.7, "val") + rows("b", 0.8, "val") + rows("oracle", 0.99, "test"), margin=0.01)
+    board = {c.method: report.BoardRow(c) for c in cells}
+    assert [board[m].rank for m in ("a", "b", "oracle")] == [2, 1, None]
+    assert board["oracle"].cell.rank == 1  # best of its own test-selected group, which the report never shows
+    page = report.board_html(list(board.values()))
     assert page.count('class="test-selected"') == 1 and "test (not ranked)" in page
 
 

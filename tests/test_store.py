@@ -59,8 +59,7 @@ def test_partition_values_are_path_safe():
 def test_filters_sql_and_empty_store(tmp_path):
     store = ResultStore(str(tmp_path))
     assert store.rows() == []
-    names, rows = store.leaderboard()
-    assert rows == [] and "test_mean" in names
+    assert store.leaderboard() == []
     store.write_trial(rows_of("t1", experiment="a", method="random"))
     store.write_trial(rows_of("t2", experiment="a", method="herding"))
     store.write_trial(rows_of("t3", experiment="b", method="random", dataset="cora"))
@@ -83,17 +82,15 @@ def test_leaderboard_mean_std_failed_and_dedup(tmp_path):
     # the same key as s0 written again later (two drivers raced): ignored
     store.write_trial(rows_of("s0-again", seed=0, vals=(0.0, 0.0), created="2026-01-02T00:00:00"))
     store.write_trial(rows_of("search", seed=0, vals=(0.99,), phase="search"))  # search rows are not reported
-    names, rows = store.leaderboard("exp")
-    assert len(rows) == 1
-    row = dict(zip(names, rows[0]))
+    (cell,) = store.leaderboard("exp")
     values = [0.5, 0.7, 0.6, 0.8]
     mean = sum(values) / 4
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / 4)  # population std (numpy's default)
-    assert row["test_mean"] == pytest.approx(mean)
-    assert row["test_std"] == pytest.approx(std)
-    assert row["runs"] == 4 and row["seeds"] == 2 and row["failed"] == 1
-    names, rows = store.leaderboard("exp", phases=("search",))
-    assert dict(zip(names, rows[0]))["test_mean"] == pytest.approx(0.99)
+    assert cell.test.mean == pytest.approx(mean)
+    assert cell.test.std == pytest.approx(std)
+    assert cell.runs == 4 and cell.condense_seeds == [0, 1] and cell.eval_seeds == [0, 1] and cell.failed == 1
+    (search,) = store.leaderboard("exp", phases=("search",))
+    assert search.test.mean == pytest.approx(0.99)
     assert print_leaderboard(store, "exp") == 1
 
 
@@ -224,8 +221,7 @@ def test_compaction_merges_files_and_never_duplicates_rows(tmp_path):
     # a compaction killed after writing its merged file but before deleting the sources
     shutil.copy(files[0], Path(files[0]).with_name("compacted-copy.parquet"))
     assert sorted((r["trial_id"], r["eval_seed"]) for r in store.rows("exp")) == before
-    names, cells = store.leaderboard("exp")
-    assert sum(dict(zip(names, c))["runs"] for c in cells) == 24
+    assert sum(c.runs for c in store.leaderboard("exp")) == 24
     store.write_trial(rows_of("late", seed=99))  # writers go on as before
     assert store.compact("exp") == 4 and len(store.files("exp")) == 2
     assert len(store.rows("exp")) == 26

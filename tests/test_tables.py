@@ -14,6 +14,7 @@ import csv
 import dataclasses
 import io
 import json
+import math
 import subprocess
 import sys
 import textwrap
@@ -317,13 +318,15 @@ def test_runs_show_on_a_table_row(store):
     assert "method = gcond" in out.stdout and "condense/conflict_frac" in out.stdout and "history.json" in out.stdout
 
 
-def hand_row(label, value, *, method="sr_gm", config=None, ratio=0.1, seed=0, variant="", val=None):
+def hand_row(label, value, *, method="sr_gm", config=None, ratio=0.1, seed=0, variant="", val=None, steps=60,
+             recipe="recipe0"):
     """A final row as the store returns it (with the ``label`` that `load_results` adds)."""
     row = dict(experiment="hand", phase="final", trial_id=f"{label}-{ratio}-{seed}-{variant}", dataset="d",
                dataset_variant=variant, ratio=ratio, method=method, method_label=label,
                method_config=json.dumps(config or {}), config_hash=f"{label}-hash", condense_seed=seed,
                condense_arch="gcn", arch="gcn", eval_seed=0, metric="accuracy",
-               val_metric=value if val is None else val, test_metric=value, regularizers="[]")
+               val_metric=value if val is None else val, test_metric=value, regularizers="[]", feature_steps=steps,
+               eval_recipe=recipe)
     return dict(row, label=tables.row_label(row))
 
 
@@ -399,6 +402,70 @@ def test_a_bad_layout_is_one_line_naming_the_key(tmp_path, monkeypatch, capsys, 
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
     assert err.startswith(f"error: {path}: ") or f"{path}: " in err
     assert message in err
+
+
+def test_a_row_comparing_unequal_budgets_is_marked_and_its_footnote_says_what_differs():
+    rows = [hand_row(label, value + 0.01 * seed, seed=seed, steps=steps, method=method)
+            for seed in (0, 1, 2) for label, value, steps, method in (
+                ("GCond", 0.60, 60, "gcond"), ("GCond-X", 0.62, 120, "gcond"), ("Random", 0.40, 0, "random"))]
+    table = tables.main_table(hand_results(rows), "Table 2", "t", "aligned", tables.load_layout())
+    ratio = table.rows[0][1]
+    assert ratio.text == "10%" and ratio.flag == " †"
+    assert table.footnotes == ["† d at 10%: unequal feature budgets: GCond-X 120 vs GCond 60 feature steps."]
+    assert "| 10% † |" in table.to_markdown() and table.to_markdown().rstrip().endswith(table.footnotes[0])
+    assert "10\\% $^\\dagger$" in table.to_latex() and "10%," in table.to_csv()  # CSV keeps the plain values
+    fair = [r for r in rows if r["label"] != "GCond-X"]
+    assert tables.main_table(hand_results(fair), "Table 2", "t", "aligned", tables.load_layout()).footnotes == []
+    # another evaluation recipe is unfair too; a row without the columns (an older store) is unknown: ‡
+    other = [dict(r, eval_recipe="recipe1") if r["label"] == "Random" else r for r in fair]
+    (note,) = tables.main_table(hand_results(other), "Table 2", "t", "aligned", tables.load_layout()).footnotes
+    assert note.startswith("† d at 10%: different evaluation recipes: recipe0 (GCond) vs recipe1 (Random)")
+    old = [dict(r, feature_steps=None, eval_recipe=None) for r in fair]
+    table = tables.main_table(hand_results(old), "Table 2", "t", "aligned", tables.load_layout())
+    assert table.rows[0][1].flag == " ‡" and "feature budget unknown" in table.footnotes[0]
+
+
+def test_table_comparisons_read_a_verdict_under_the_margin():
+    # SR-GM and GCond 0.2 points apart on every seed (give or take 0.1): equivalent within 1 point, not within 0.1
+    rows = [hand_row(label, value + 0.001 * (seed % 2) * (label == "SR-GM"), seed=seed, method=method)
+            for seed in range(4) for label, value, method in (("SR-GM", 0.702, "sr_gm"), ("GCond", 0.700, "gcond"))]
+    wide = tables.main_table(hand_results(rows), "Table 2", "t", "aligned", tables.load_layout())
+    delta = wide.rows[0][wide.header.index("Δ (points)")]
+    assert delta.test.verdict == "equivalent" and "equivalent within ±1 point (p=" in delta.render("md")
+    assert "$\\pm$" in delta.render("latex") and delta.render("csv") == "+0.25"
+    assert any("TOST" in note and "±1 point" in note for note in wide.notes) and "≈" not in wide.to_markdown()
+    narrow = tables.main_table(hand_results(rows), "Table 2", "t", "aligned", tables.load_layout(), margin=0.001)
+    delta = narrow.rows[0][narrow.header.index("Δ (points)")]
+    assert delta.test.verdict == "better" and any("±0.1 points" in note for note in narrow.notes)
+
+
+def test_rank_summary_across_datasets(tmp_path):
+    """SR-GM first, GCond second, Random third in each of 4 (dataset, ratio) cells; MSGC only in one."""
+    rows = [hand_row(label, value + 0.01 * seed, seed=seed, ratio=ratio, variant=variant)
+            for seed in (0, 1) for ratio in (0.05, 0.1) for variant in ("", "alignment=unaligned")
+            for label, value in (("SR-GM", 0.7), ("GCond", 0.6), ("Random", 0.5))]
+    rows += [hand_row("MSGC", 0.9, seed=s) for s in (0, 1)]
+    figure = tables.ARTIFACTS["ranks"].build(hand_results(rows), tmp_path / "ranks.png", layout=tables.load_layout())
+    assert figure.panels == 1 and figure.series == 3 and (tmp_path / "ranks.png").stat().st_size > 5_000
+    # constant ranks 1, 2, 3 on N = 4 blocks: χ² = 12N / (k(k+1)) · (1 + 4 + 9 - k(k+1)²/4) = 4 · 2 = 8, p = e^-4
+    assert f"Friedman χ² = 8.00 (df 2), p = {math.exp(-4):.3g}, over N = 4 cells and k = 3 methods" in figure.notes
+    assert any(n.startswith("Nemenyi critical difference at α = 0.05: CD = 1.66") for n in figure.notes)
+    assert "mean ranks: SR-GM 1.00, GCond 2.00, Random 3.00" in figure.notes
+    assert "left out (no result in every cell): MSGC" in figure.notes
+    alone = tables.ARTIFACTS["ranks"].build(
+        hand_results([r for r in rows if r["label"] == "MSGC"]), tmp_path / "none.png", layout=tables.load_layout())
+    assert alone.panels == 0 and "needs 2 or more methods" in alone.notes[0]
+
+
+def test_one_colour_per_method_in_every_figure():
+    layout = tables.load_layout()
+    colours = tables.MethodColours(layout)
+    main = [colours.of(c.name) for c in layout.main]
+    assert len(set(main)) == len(main)  # the main columns: distinct colours
+    # a column and its namesakes elsewhere in the layout share one: Table 6's "w/o D" is "SR-GM w/o D"
+    assert colours.of("w/o D") == colours.of("SR-GM w/o D") and colours.of("SR-GM GCN") == colours.of("SR-GM")
+    # a label the layout does not know: the same colour in every figure, and not one of the main columns'
+    assert colours.of("Mine") == tables.MethodColours(layout).of("Mine") and colours.of("Mine") not in main
 
 
 def test_row_vocabulary():

@@ -43,8 +43,8 @@ default to none.
 Rows read these keys of ``condensed.info`` (what every method writes): ``method``, ``config``,
 ``ratio``, ``seed``, ``condense_arch``, and what `CondensationMethod.condense_measured` adds
 (``wall_seconds``, ``cpu_seconds``, ``peak_memory_mb``); missing keys leave
-their columns empty. Standard deviations over seeds (`summarize`) are population standard deviations
-(numpy's default, as GCond reports).
+their columns empty. `summarize` gives the harness's one summary (`mmgc.harness.statistics`): mean ±
+population standard deviation (numpy's default, as GCond reports).
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ from mmgc.adjacency import Adjacency
 from mmgc.errors import InputError
 from mmgc.graph import CondensedGraph, MultimodalGraph, stored_bytes
 from mmgc.harness.schema import ORIGINAL, make_row
+from mmgc.harness.statistics import summary_of
 from mmgc.methods.base import config_hash
 from mmgc.models.base import build_backbone, get_backbone
 from mmgc.models.protocol import (
@@ -404,34 +405,23 @@ def evaluate_original(
 # ---------------------------------------------------------------------------------------- summaries
 def summarize(rows: Iterable[Mapping[str, Any]], keys: Sequence[str] = ("dataset", "method", "ratio", "arch")
               ) -> list[dict[str, Any]]:
-    """Mean and (population) standard deviation of ``test_metric`` and ``val_metric`` over the ``ok``
-    rows of each group of ``keys``, in first-seen order; ``runs`` counts them, ``failed`` the others."""
+    """Mean and (population) standard deviation (`mmgc.harness.statistics.summary_of`) of
+    ``test_metric`` and ``val_metric`` over the ``ok`` rows of each group of ``keys``, in first-seen
+    order (NaN when a group has none); ``runs`` counts them, ``failed`` the others."""
     groups: dict[tuple, dict[str, Any]] = {}
     for row in rows:
         key = tuple(row.get(k) for k in keys)
         group = groups.setdefault(key, {**{k: row.get(k) for k in keys}, "metric": row.get("metric"),
-                                        "_test": [], "_val": [], "failed": 0})
+                                        "_ok": [], "failed": 0})
         if row.get("status") == "ok":
-            group["_test"].append(float(row["test_metric"]))
-            group["_val"].append(float(row["val_metric"]))
+            group["_ok"].append(row)
         else:
             group["failed"] += 1
     out = []
     for group in groups.values():
-        test, val = group.pop("_test"), group.pop("_val")
-        group.update(runs=len(test), test_mean=_mean(test), test_std=_std(test), val_mean=_mean(val),
-                     val_std=_std(val))
+        ok = group.pop("_ok")
+        test, val = summary_of(r["test_metric"] for r in ok), summary_of(r["val_metric"] for r in ok)
+        group.update(runs=len(ok), test_mean=test.mean if test else math.nan, test_std=test.std if test else math.nan,
+                     val_mean=val.mean if val else math.nan, val_std=val.std if val else math.nan)
         out.append(group)
     return out
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else float("nan")
-
-
-def _std(values: list[float]) -> float:
-    if not values:
-        return float("nan")
-    m = _mean(values)
-    return math.sqrt(sum((v - m) ** 2 for v in values) / len(values))
-

@@ -29,13 +29,15 @@ import base64
 import html
 import statistics
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from mmgc.errors import InputError
 from mmgc.harness import tables, tracking
+from mmgc.harness.board import BoardCell, cost_cells
+from mmgc.harness.statistics import DEFAULT_MARGIN, Comparison, Summary, points
 from mmgc.harness.store import DEDUP, ResultStore, partition_value
 from mmgc.provenance import package_version
 from mmgc.tempfiles import atomic_write, unwritable_reason
@@ -58,46 +60,37 @@ def default_path(results_root: str, experiment: str | None) -> Path:
 # ---------------------------------------------------------------------------------------- leaderboard rows
 @dataclass
 class BoardRow:
-    """One leaderboard cell with what a reader needs to trust it."""
+    """One leaderboard cell (its numbers, rank, comparison and fairness check: `BoardCell`) with its
+    provenance."""
 
-    experiment: str
-    dataset: str
-    variant: str
-    ratio: float | None
-    n: int | None
-    method: str
-    arch: str | None
-    selection: str
-    metric: str | None
-    test_mean: float | None
-    test_std: float | None
-    val_mean: float | None
-    val_std: float | None
-    runs: int
-    failed: int
-    condense_seeds: list[int]
-    eval_seeds: list[int]
-    best_epochs: list[int]
-    config_hashes: list[str]
-    run_ids: list[str]
-    commits: list[str]
-    versions: list[str]
-    nodes: list[str]
-    devices: list[str]
-    first_at: str | None
-    last_at: str | None
-    errors: list[str]
-    rank: int | None = None
+    cell: BoardCell
+    best_epochs: list[int] = field(default_factory=list)
+    config_hashes: list[str] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)
+    commits: list[str] = field(default_factory=list)
+    versions: list[str] = field(default_factory=list)
+    nodes: list[str] = field(default_factory=list)
+    devices: list[str] = field(default_factory=list)
+    first_at: str | None = None
+    last_at: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def rank(self) -> int | None:
+        """The cell's rank among the validation-selected cells of its group; test-selected cells are
+        never ranked."""
+        return self.cell.rank if self.cell.selection == "val" else None
 
 
-LIST_FIELDS = ("condense_seeds", "eval_seeds", "best_epochs", "config_hashes", "run_ids", "commits", "versions",
-               "nodes", "devices", "errors")
+LIST_FIELDS = ("best_epochs", "config_hashes", "run_ids", "commits", "versions", "nodes", "devices", "errors")
 
 
-def board_rows(results_root: str, experiment: str | None = None) -> list[BoardRow]:
-    """The leaderboard cells of the final (and single) rows, ranked within each (experiment, dataset,
-    variant, ratio, architecture) by test mean among validation-selected rows only."""
-    con = ResultStore(results_root).connect(experiment)
+def board_rows(results_root: str, experiment: str | None = None, margin: float = DEFAULT_MARGIN) -> list[BoardRow]:
+    """The leaderboard cells of the final (and single) rows (`ResultStore.leaderboard`, ranked within
+    each experiment, dataset, variant, ratio and architecture by test mean among validation-selected
+    rows only), each with its provenance, validation-selected first."""
+    store = ResultStore(results_root)
+    con = store.connect(experiment)
     where = "phase IN ('final', 'single')" + (" AND experiment = ?" if experiment else "")
 
     def agg(column: str, ok_only: bool = True) -> str:
@@ -105,15 +98,8 @@ def board_rows(results_root: str, experiment: str | None = None) -> list[BoardRo
         return f"list(DISTINCT {column} ORDER BY {column}){status}"
 
     query = f"""
-        SELECT * FROM (SELECT experiment, dataset, coalesce(dataset_variant, '') AS variant, ratio,
-               coalesce(method_label, method) AS method, arch, coalesce(selection, 'val') AS selection,
-               any_value(metric) AS metric, max(n) AS n,
-               count(*) FILTER (WHERE status = 'ok') AS runs, count(*) FILTER (WHERE status <> 'ok') AS failed,
-               avg(test_metric) FILTER (WHERE status = 'ok') AS test_mean,
-               stddev_pop(test_metric) FILTER (WHERE status = 'ok') AS test_std,
-               avg(val_metric) FILTER (WHERE status = 'ok') AS val_mean,
-               stddev_pop(val_metric) FILTER (WHERE status = 'ok') AS val_std,
-               {agg('condense_seed')} AS condense_seeds, {agg('eval_seed')} AS eval_seeds,
+        SELECT experiment, dataset, coalesce(dataset_variant, '') AS variant, coalesce(selection, 'val') AS selection,
+               ratio, coalesce(method_label, method) AS method, arch,
                list(best_epoch ORDER BY best_epoch) FILTER (WHERE status = 'ok' AND best_epoch IS NOT NULL) AS best_epochs,
                {agg('config_hash', False)} AS config_hashes, {agg('mlflow_run_id', False)} AS run_ids,
                {agg('git_commit', False)} AS commits, {agg('package_version', False)} AS versions,
@@ -121,37 +107,43 @@ def board_rows(results_root: str, experiment: str | None = None) -> list[BoardRo
                min(created_at) AS first_at, max(created_at) AS last_at,
                list(DISTINCT error) FILTER (WHERE status <> 'ok') AS errors
         FROM ({DEDUP}) WHERE {where}
-        GROUP BY ALL)
-        ORDER BY selection <> 'val', experiment, dataset, variant, ratio, arch, selection, test_mean DESC NULLS LAST,
-                 method
+        GROUP BY ALL
     """
     cursor = con.execute(query, [experiment] if experiment else [])
     names = [d[0] for d in cursor.description]
-    out = []
+    provenance = {}
     for values in cursor.fetchall():
         record = dict(zip(names, values))
-        for key, value in record.items():
-            if key in LIST_FIELDS:  # an aggregate over no row is NULL
-                record[key] = [v for v in value or () if v not in (None, "")]
-        out.append(BoardRow(**record))
-    _rank(out)
-    return out
+        key = tuple(record.pop(k) for k in ("experiment", "dataset", "variant", "selection", "ratio", "method", "arch"))
+        provenance[key] = {k: [v for v in value or () if v not in (None, "")] if k in LIST_FIELDS else value
+                           for k, value in record.items()}  # an aggregate over no row is NULL
+    # two reads of the store: a trial written between them may lack its provenance, never its numbers
+    rows = [BoardRow(c, **provenance.get((c.experiment, c.dataset, c.variant, c.selection, c.ratio, c.method, c.arch),
+                                         {}))
+            for c in store.leaderboard(experiment, margin=margin)]
+    return sorted(rows, key=_board_order)
 
 
-def _rank(rows: Sequence[BoardRow]) -> None:
-    """Rank 1, 2, ... by test mean within each (experiment, dataset, variant, ratio, arch), over the
-    validation-selected rows with a result; ties share a rank. Test-selected rows stay unranked."""
-    groups: dict[tuple, list[BoardRow]] = {}
-    for r in rows:
-        if r.selection == "val" and r.test_mean is not None:
-            groups.setdefault((r.experiment, r.dataset, r.variant, r.ratio, r.arch), []).append(r)
-    for members in groups.values():
-        means = sorted({round(r.test_mean, 12) for r in members}, reverse=True)
-        for r in members:
-            r.rank = means.index(round(r.test_mean, 12)) + 1
+def _board_order(row: BoardRow) -> tuple:
+    """Validation-selected rows first, then by experiment, dataset, variant, ratio, architecture and
+    selection, best test mean first, then method."""
+    c = row.cell
+    return (c.selection != "val", c.experiment, c.dataset, c.variant, c.ratio, c.arch is None, c.arch or "",
+            c.selection, c.test is None, -c.test.mean if c.test else 0.0, c.method)
 
 
 # ---------------------------------------------------------------------------------------- paper tables
+VERDICT_CLASSES = {"better": "significant", "worse": "significant", "equivalent": "equivalent",
+                   "inconclusive": "inconclusive"}
+
+
+def _verdict_html(test: Comparison) -> str:
+    """A comparison's verdict, coloured by kind, with the test behind it on hover."""
+    what = f"{test.pairs} paired condensation seeds; {test.evidence()}; margin {points(test.margin)}"
+    return (f'<span class="{VERDICT_CLASSES[test.verdict]}" title="{html.escape(what)}">'
+            f"{html.escape(test.verdict_text())} ({html.escape(test.evidence())})</span>")
+
+
 def _cell_html(cell) -> str:
     if cell.text is not None:
         body = html.escape(cell.text)
@@ -162,19 +154,17 @@ def _cell_html(cell) -> str:
         body = html.escape(cell.render_value("md"))
     else:
         return '<td class="missing">—</td>'
+    if cell.flag:
+        body += f'<span class="flag">{html.escape(cell.flag)}</span>'
     if cell.test is not None:
-        test = cell.test
-        kind = "noise" if test.within_noise else "significant"
-        what = "not tested (fewer than 2 shared condensation seeds)" if test.p is None else \
-            f"paired t-test over {test.pairs} condensation seeds: p = {test.p:.3g}"
-        body += f' <span class="{kind}" title="{html.escape(what)}">{html.escape(test.render("md").strip())}</span>'
+        body += " " + _verdict_html(cell.test)
     return f"<td>{body}</td>"
 
 
 def table_html(table) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in table.header)
     body = "".join("<tr>" + "".join(_cell_html(c) for c in row) + "</tr>" for row in table.rows)
-    notes = "".join(f"<p class='note'>{_md_inline(n)}</p>" for n in table.notes)
+    notes = "".join(f"<p class='note'>{_md_inline(n)}</p>" for n in table.notes + table.footnotes)
     return (f"<h3>{html.escape(table.name)}: {html.escape(table.title)}</h3>"
             f"<div class='scroll'><table class='paper'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
             f"{notes}")
@@ -198,18 +188,36 @@ def _svg_data_uri(path: Path) -> str:
 
 @dataclass
 class Section:
-    """The paper tables and figures of one experiment that have rows, rendered."""
+    """The paper tables and figures of one experiment that have rows, and its cost figure, rendered."""
 
     experiment: str
     tables: list[str]
     figures: list[str]
     absent: list[str]
+    cost: str = ""
 
 
-def experiment_section(results_root: str, experiment: str, mlflow_uri: str | None, arch: str, workdir: Path) -> Section:
+COST_CAPTION = ("Cost: test metric (mean ± std over condensation x evaluation seeds) of each validation-selected "
+                "cell of the leaderboard (test-selected rows are not drawn) against, left, the wall seconds of one "
+                "condensation (mean over its trials; Original, which condenses nothing, is the dashed line) and, "
+                "right, the bytes of the graph evaluated (float32 features, int64 labels, the kept edges; Original "
+                "at the full graph's bytes, ★), both on log axes; colour: method, as in every figure; marker: ratio; "
+                "ringed and joined: the Pareto front (no other point is cheaper and at least as accurate). "
+                "`mmgc leaderboard --cost` prints the numbers with the break-even.")
+
+
+def _svg_figure(path: Path, draw: Callable[[Path], Any]) -> Any:
+    """Draw a figure as SVG with fixed ids and text as paths (the same bytes for the same rows)."""
     import matplotlib
 
+    with matplotlib.rc_context({"svg.hashsalt": "mmgc", "svg.fonttype": "path"}):
+        return draw(path)
 
+
+def experiment_section(results_root: str, experiment: str, mlflow_uri: str | None, arch: str, workdir: Path,
+                       margin: float, cells: Sequence[BoardCell]) -> Section:
+    """The section of ``experiment``: its tables and figures (``margin``: the tables' equivalence
+    margin) and the cost figure of its leaderboard ``cells``."""
     section = Section(experiment, [], [], [])
     layout = tables.load_layout()
     for name, artifact in tables.ARTIFACTS.items():
@@ -218,15 +226,14 @@ def experiment_section(results_root: str, experiment: str, mlflow_uri: str | Non
             section.absent.append(name)
             continue
         if artifact.kind == "table":
-            table = artifact.build(res, layout=layout, arch=arch)
+            table = artifact.build(res, layout=layout, arch=arch, margin=margin)
             if table.rows:
                 section.tables.append(table_html(table))
             else:
                 section.absent.append(name)
             continue
         path = workdir / f"{partition_value(experiment)}-{name}.svg"
-        with matplotlib.rc_context({"svg.hashsalt": "mmgc", "svg.fonttype": "path"}):
-            figure = artifact.build(res, path, layout=layout, arch=arch)
+        figure = _svg_figure(path, lambda p: artifact.build(res, p, layout=layout, arch=arch))
         if figure.panels == 0 or figure.series == 0:  # no rows, or rows without the curves it draws
             section.absent.append(name)
             continue
@@ -234,14 +241,22 @@ def experiment_section(results_root: str, experiment: str, mlflow_uri: str | Non
         section.figures.append(f"<figure><img alt='{html.escape(figure.name)}' src='{_svg_data_uri(path)}'>"
                                f"<figcaption>{html.escape(figure.name)} ({_count(figure.panels, 'panel')}, "
                                f"{_count(figure.series, 'series', 'series')} or bars)</figcaption>{notes}</figure>")
+    path = workdir / f"{partition_value(experiment)}-cost.svg"
+    figure = _svg_figure(path, lambda p: tables.cost_figure(cost_cells(cells), p, layout))
+    if figure.series:
+        notes = f"<p class='note'>not drawn: {html.escape('; '.join(figure.notes))}</p>" if figure.notes else ""
+        section.cost = (f"<figure class='cost'><img alt='accuracy against condensation seconds and bytes' "
+                        f"src='{_svg_data_uri(path)}'><figcaption>{_md_inline(COST_CAPTION)}</figcaption>{notes}"
+                        "</figure>")
     return section
 
 
 # ---------------------------------------------------------------------------------------- the page
-def _pct(mean: float | None, std: float | None) -> tuple[str, str]:
-    if mean is None:
+def _pct(summary: Summary | None) -> tuple[str, str]:
+    """A summary in percent and its sort key."""
+    if summary is None:
         return "—", ""
-    return f"{mean * 100:.2f} ± {(std or 0.0) * 100:.2f}", f"{mean:.10f}"
+    return f"{summary.mean * 100:.2f} ± {summary.std * 100:.2f}", f"{summary.mean:.10f}"
 
 
 def _short(values: Sequence[Any], limit: int = 3, width: int | None = None) -> str:
@@ -268,32 +283,43 @@ def _td(text: str, sort: Any = None, title: str | None = None, cls: str | None =
 # (header, sort type): 'num' columns sort by their data-v number, 'text' ones by their text
 BOARD_COLUMNS = (("rank", "num"), ("experiment", "text"), ("dataset", "text"), ("ratio", "num"), ("n", "num"),
                  ("method", "text"), ("arch", "text"), ("selection", "text"), ("test %", "num"), ("val %", "num"),
-                 ("runs", "num"), ("failed", "num"), ("condensation seeds", "text"), ("eval seeds", "text"),
+                 ("vs runner-up", "text"), ("fair", "text"), ("runs", "num"), ("seeds c×e", "text"),
+                 ("failed", "num"), ("condensation seeds", "text"), ("eval seeds", "text"),
                  ("selected epochs", "text"), ("config hash", "text"), ("MLflow run ids", "text"),
                  ("git commit", "text"), ("version", "text"), ("machine", "text"), ("date (UTC)", "text"))
+
+
+def _dataset(cell: BoardCell) -> str:
+    return cell.dataset + (f" [{cell.variant}]" if cell.variant else "")
+
+
+def _ratio(cell: BoardCell) -> str:
+    return "—" if cell.ratio is None else f"{cell.ratio:g}"
 
 
 def board_html(rows: Sequence[BoardRow]) -> str:
     out = []
     for r in rows:
-        dataset = r.dataset + (f" [{r.variant}]" if r.variant else "")
-        test, test_key = _pct(r.test_mean, r.test_std)
-        val, val_key = _pct(r.val_mean, r.val_std)
-        ratio = "—" if r.ratio is None else f"{r.ratio:g}"
-        selection = r.selection if r.selection == "val" else f"{r.selection} (not ranked)"
-        attrs = {"dataset": dataset, "ratio": ratio, "method": r.method, "arch": r.arch or "—",
-                 "selection": r.selection}
+        c = r.cell
+        test, test_key = _pct(c.test)
+        val, val_key = _pct(c.val)
+        selection = c.selection if c.selection == "val" else f"{c.selection} (not ranked)"
+        attrs = {"dataset": _dataset(c), "ratio": _ratio(c), "method": c.method, "arch": c.arch or "—",
+                 "selection": c.selection}
         data = " ".join(f'data-{k}="{html.escape(v)}"' for k, v in attrs.items())
-        cls = "test-selected" if r.selection != "val" else ("failed" if r.runs == 0 else "")
+        cls = "test-selected" if c.selection != "val" else ("failed" if c.runs == 0 else "")
+        versus = (f"<td>vs {html.escape(c.runner_up or '')}: {_verdict_html(c.comparison)}</td>"
+                  if c.comparison is not None else _td(""))
         cells = [
             _td("—" if r.rank is None else str(r.rank), "" if r.rank is None else r.rank),
-            _td(r.experiment), _td(dataset), _td(ratio, "" if r.ratio is None else r.ratio),
-            _td("—" if r.n is None else str(r.n), "" if r.n is None else r.n), _td(r.method), _td(r.arch or "—"),
-            _td(selection, cls="badge" if r.selection != "val" else None),
-            _td(test, test_key, title=r.metric), _td(val, val_key, title=r.metric),
-            _td(str(r.runs), r.runs), _td(str(r.failed), r.failed, title="; ".join(r.errors) or None,
-                                           cls="bad" if r.failed else None),
-            _td(", ".join(map(str, r.condense_seeds)) or "—"), _td(", ".join(map(str, r.eval_seeds)) or "—"),
+            _td(c.experiment), _td(_dataset(c)), _td(_ratio(c), "" if c.ratio is None else c.ratio),
+            _td("—" if c.n is None else str(c.n), "" if c.n is None else c.n), _td(c.method), _td(c.arch or "—"),
+            _td(selection, cls="badge" if c.selection != "val" else None),
+            _td(test, test_key, title=c.metric), _td(val, val_key, title=c.metric), versus,
+            _td(c.fairness.mark, title=c.fairness.note() or None, cls="flag" if c.fairness.mark else None),
+            _td(str(c.runs), c.runs), _td(c.seeds_text(), title="condensation seeds x evaluation seeds"),
+            _td(str(c.failed), c.failed, title="; ".join(r.errors) or None, cls="bad" if c.failed else None),
+            _td(", ".join(map(str, c.condense_seeds)) or "—"), _td(", ".join(map(str, c.eval_seeds)) or "—"),
             _td(_epochs(r.best_epochs), title="best_epoch of each row (chosen on validation)"),
             _td(_short(r.config_hashes, 2, 12) or "—", title=", ".join(r.config_hashes) or None),
             _td(_short(r.run_ids, 2) or "—", title="mmgc runs show RUN_ID: " + " ".join(r.run_ids) if r.run_ids else None,
@@ -314,11 +340,23 @@ def board_html(rows: Sequence[BoardRow]) -> str:
             f'<tbody>{"".join(out)}</tbody></table></div>')
 
 
+def fairness_html(rows: Sequence[BoardRow]) -> str:
+    """The leaderboard's fairness footnotes, one per flagged group of compared cells."""
+    notes = {}
+    for r in rows:
+        c = r.cell
+        if c.fairness.mark:
+            where = f"{c.experiment} / {_dataset(c)} / ratio {_ratio(c)} / {c.arch or '—'}" + (
+                "" if c.selection == "val" else f" / {c.selection}-selected")
+            notes.setdefault(c.rank_group, f"{c.fairness.mark} {where}: {c.fairness.note()}")
+    return "".join(f"<p class='note'>{html.escape(n)}</p>" for n in notes.values())
+
+
 def _options(rows: Sequence[BoardRow], key: str) -> list[str]:
     def value(r: BoardRow) -> str:
-        return {"dataset": r.dataset + (f" [{r.variant}]" if r.variant else ""),
-                "ratio": "—" if r.ratio is None else f"{r.ratio:g}", "method": r.method, "arch": r.arch or "—",
-                "selection": r.selection}[key]
+        c = r.cell
+        return {"dataset": _dataset(c), "ratio": _ratio(c), "method": c.method, "arch": c.arch or "—",
+                "selection": c.selection}[key]
 
     found = {value(r) for r in rows}
     if key == "ratio":
@@ -327,6 +365,7 @@ def _options(rows: Sequence[BoardRow], key: str) -> list[str]:
 
 
 def provenance_html(rows: Sequence[BoardRow], results_root: str) -> str:
+    """The distinct commits, versions, machines, devices, configs, dates and runs behind the rows."""
     def distinct(attr: str) -> list[str]:
         return sorted({v for r in rows for v in getattr(r, attr)})
 
@@ -353,7 +392,8 @@ table.board tr:hover td{background:#fbf8e6}
 tr.test-selected td{background:repeating-linear-gradient(45deg,#fff3f0,#fff3f0 6px,#ffe6e0 6px,#ffe6e0 12px)}
 td.badge{color:#a11;font-weight:600} td.bad{color:#a11;font-weight:600} tr.failed td{color:#888}
 td.mono{font-family:ui-monospace,monospace;font-size:12px} td.missing{color:#999}
-table.paper th{background:#f4f6f8} .noise{color:#777} .significant{color:#1a6b1a;font-weight:600}
+table.paper th{background:#f4f6f8} .inconclusive{color:#777} .significant{color:#1a6b1a;font-weight:600}
+.equivalent{color:#1f4e99;font-weight:600} .flag,td.flag{color:#a15c00;font-weight:600}
 .filters{margin:.5rem 0} .filters label{margin-right:1rem} #shown{color:#555}
 .note{color:#555;font-size:12.5px;max-width:1100px;margin:.3rem 0}
 dl.prov{display:grid;grid-template-columns:repeat(2,max-content minmax(0,1fr));gap:2px 1rem;margin:0}
@@ -418,8 +458,9 @@ SCRIPT = """
 
 
 def build_report(results_root: str, experiment: str | None = None, out: str | Path | None = None,
-                 mlflow_uri: str | None = None, arch: str = "gcn") -> Path:
-    """Write the report of ``experiment`` (or of every experiment under the root) and return its path."""
+                 mlflow_uri: str | None = None, arch: str = "gcn", margin: float = DEFAULT_MARGIN) -> Path:
+    """Write the report of ``experiment`` (or of every experiment under the root) and return its path;
+    ``margin``: the equivalence margin of every comparison on the page (metric units)."""
 
     store = ResultStore(results_root)
     if store.local and not Path(store.root).is_dir():
@@ -431,19 +472,20 @@ def build_report(results_root: str, experiment: str | None = None, out: str | Pa
     reason = unwritable_reason(path.parent)
     if reason is not None:
         raise InputError(f"--out {path}: {reason}; expected a file in a folder this user can write")
-    rows = board_rows(store.root, experiment)
+    rows = board_rows(store.root, experiment, margin)
     if not rows:
         where = f"experiment {experiment!r}" if experiment else "any experiment"
-        found = sorted({r.experiment for r in board_rows(store.root)}) if experiment else []
+        found = sorted({r.cell.experiment for r in board_rows(store.root)}) if experiment else []
         raise InputError(f"report: no final results for {where} under {store.root}"
                          + (f"; experiments there: {', '.join(found)}" if found else ""))
-    experiments = [experiment] if experiment else sorted({r.experiment for r in rows})
+    experiments = [experiment] if experiment else sorted({r.cell.experiment for r in rows})
     with tempfile.TemporaryDirectory(prefix="mmgc-report-") as tmp:
-        sections = [experiment_section(store.root, e, mlflow_uri, arch, Path(tmp)) for e in experiments]
+        sections = [experiment_section(store.root, e, mlflow_uri, arch, Path(tmp), margin,
+                                       [r.cell for r in rows if r.cell.experiment == e]) for e in experiments]
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     plural = "s" * (len(experiments) != 1)
     title = f"mmgc report: {experiment}" if experiment else f"mmgc report: {len(experiments)} experiment{plural}"
-    tested = sum(r.selection != "val" for r in rows)
+    tested = sum(r.cell.selection != "val" for r in rows)
     parts = [f"<h1>{html.escape(title)}</h1>",
              f"<p class='meta'>generated {now} by mmgc {html.escape(package_version())} from "
              f"<code>{html.escape(store.root)}</code>; {len(rows)} leaderboard rows; metrics in % "
@@ -453,8 +495,14 @@ def build_report(results_root: str, experiment: str | None = None, out: str | Pa
              "<p class='note'>Click a column header to sort. Rank: by test mean within each experiment, dataset, "
              "ratio and architecture, among validation-selected rows only"
              + (f"; the {tested} test-selected row(s) (hatched) are never ranked and always sort last" if tested else "")
-             + ". Hover a cell for full hashes, run ids and errors.</p>",
-             board_html(rows)]
+             + ". Hover a cell for full hashes, run ids and errors. seeds c×e: condensation seeds x evaluation "
+             "seeds behind the mean. vs runner-up: each best cell against the next best of its group, by a "
+             "two-sided paired t-test (better/worse) and two one-sided ones (equivalent within "
+             f"{points(margin)}) over the condensation seeds both share, Holm-adjusted within each "
+             "experiment, dataset and selection; otherwise inconclusive (hover for the test). fair: † the "
+             "compared cells differ in feature budget (more than 10%, among methods that optimise features) or "
+             "evaluation recipe, ‡ some did not record them; the notes under the table say what.</p>",
+             board_html(rows), fairness_html(rows)]
     for section in sections:
         parts.append(f"<h2>{html.escape(section.experiment)}: paper tables and figures</h2>")
         parts += section.tables + section.figures
@@ -463,6 +511,9 @@ def build_report(results_root: str, experiment: str | None = None, out: str | Pa
         elif section.absent:
             parts.append("<p class='absent'>not drawn (no rows or curves of theirs in this experiment): "
                          f"{html.escape(', '.join(section.absent))}</p>")
+        if section.cost:
+            parts += [f"<h2 id='cost-{html.escape(section.experiment)}'>{html.escape(section.experiment)}: cost</h2>",
+                      section.cost]
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"

@@ -42,7 +42,9 @@ from typing import Any, Iterable, Sequence
 from urllib.parse import quote
 
 from mmgc.errors import InputError
+from mmgc.harness.board import BOARD_COLUMNS, BoardCell, board_cells, cost_cells
 from mmgc.harness.schema import RESULT_COLUMNS, arrow_schema
+from mmgc.harness.statistics import DEFAULT_MARGIN, Summary, points
 from mmgc.tempfiles import atomic_write, await_writers, remove_stale, temporary_path, unwritable_reason
 
 # A trial is identified across runs by these columns (plus the phase): the resume key.
@@ -351,13 +353,12 @@ class ResultStore:
                 done.setdefault(key, []).append(row)
         return done
 
-    def leaderboard(self, experiment: str | None = None, dataset: str | None = None, method: str | None = None,
-                    phases: Iterable[str] = ("final", "single")) -> tuple[list[str], list[tuple]]:
-        """Mean and (population) standard deviation of the test and validation metric per cell
-        (experiment, dataset, variant, selection, ratio, method label, evaluation architecture), over
-        every ok row of the given phases (condensation seeds x evaluation seeds); failed rows are
-        counted. ``selection`` is ``val`` (the protocol) or ``test`` (a reproduced test-selected
-        protocol), ``val`` for rows written before the column existed."""
+    def board_rows(self, experiment: str | None = None, dataset: str | None = None, method: str | None = None,
+                   phases: Iterable[str] = ("final", "single")) -> list[dict[str, Any]]:
+        """The rows the leaderboard reads (`mmgc.harness.board.BOARD_COLUMNS`), ok and failed, of the
+        given phases, one trial per resume key (`DEDUP`); ``method`` matches the method name or the
+        label. ``variant`` is '' and ``selection`` 'val' where the row has none (rows written before
+        the columns existed), ``label`` the method name where no label was stored."""
         con = self.connect(experiment, None, None)
         filters, params = ["phase IN (SELECT unnest(?))"], [list(phases)]
         for column, value in (("experiment", experiment), ("dataset", dataset)):
@@ -367,24 +368,20 @@ class ResultStore:
         if method is not None:
             filters.append("(method = ? OR method_label = ?)")
             params += [method, method]
-        selection = "coalesce(selection, 'val')"
-        query = f"""
-            SELECT experiment, dataset, coalesce(dataset_variant, '') AS variant, {selection} AS selection, ratio,
-                   coalesce(method_label, method) AS method, arch, any_value(metric) AS metric,
-                   count(*) FILTER (WHERE status = 'ok') AS runs,
-                   count(DISTINCT condense_seed) FILTER (WHERE status = 'ok') AS seeds,
-                   count(*) FILTER (WHERE status <> 'ok') AS failed,
-                   avg(test_metric) FILTER (WHERE status = 'ok') AS test_mean,
-                   stddev_pop(test_metric) FILTER (WHERE status = 'ok') AS test_std,
-                   avg(val_metric) FILTER (WHERE status = 'ok') AS val_mean,
-                   stddev_pop(val_metric) FILTER (WHERE status = 'ok') AS val_std,
-                   max(n) AS n
-            FROM ({DEDUP}) WHERE {' AND '.join(filters)}
-            GROUP BY experiment, dataset, variant, {selection}, ratio, coalesce(method_label, method), arch
-            ORDER BY experiment, dataset, variant, selection DESC, ratio, method, arch
-        """
-        cursor = con.execute(query, params)
-        return [d[0] for d in cursor.description], cursor.fetchall()
+        defaults = {"variant": "coalesce(dataset_variant, '')", "selection": "coalesce(selection, 'val')",
+                    "label": "coalesce(method_label, method)"}
+        columns = ", ".join(f"{defaults[c]} AS {c}" if c in defaults else c for c in BOARD_COLUMNS)
+        cursor = con.execute(f"SELECT {columns} FROM ({DEDUP}) WHERE {' AND '.join(filters)}", params)
+        return [dict(zip(BOARD_COLUMNS, values)) for values in cursor.fetchall()]
+
+    def leaderboard(self, experiment: str | None = None, dataset: str | None = None, method: str | None = None,
+                    phases: Iterable[str] = ("final", "single"),
+                    margin: float = DEFAULT_MARGIN) -> list[BoardCell]:
+        """The leaderboard's cells (`mmgc.harness.board.board_cells`: per experiment, dataset, variant,
+        selection, ratio, method label and evaluation architecture, over every ok row of the given
+        phases, i.e. condensation seeds x evaluation seeds; failed rows counted), ranked, compared
+        with equivalence margin ``margin`` (metric units) and checked for fairness."""
+        return board_cells(self.board_rows(experiment, dataset, method, phases), margin)
 
 
 _EXPECTED_QUERY = "expected one read-only query (SELECT, WITH ... SELECT, DESCRIBE or EXPLAIN)"
@@ -476,72 +473,138 @@ def wide_console(**kwargs: Any):
     return console
 
 
-def format_mean_std(mean: float | None, std: float | None, scale: float = 100.0) -> str:
-    if mean is None:
+def format_summary(summary: Summary | None, scale: float = 100.0) -> str:
+    """``mean ± std`` in percent (one decimal), ``-`` for no result."""
+    if summary is None:
         return "-"
-    return f"{mean * scale:.1f} ± {(std or 0.0) * scale:.1f}"
+    return f"{summary.mean * scale:.1f} ± {summary.std * scale:.1f}"
 
 
 def print_leaderboard(store: ResultStore, experiment: str | None = None, dataset: str | None = None,
-                      method: str | None = None, phases: Iterable[str] = ("final", "single"), console=None) -> int:
-    """Print the leaderboard (metrics in percent); returns the number of cells.
+                      method: str | None = None, phases: Iterable[str] = ("final", "single"), console=None,
+                      margin: float = DEFAULT_MARGIN, cost: bool = False) -> int:
+    """Print the leaderboard (metrics in percent), or with ``cost`` its cost view; returns the number of cells.
 
     One table per (experiment, dataset and variant, selection, metric), named in its title, so that
     a table fits an 80-column terminal and test-selected rows never share a table (or a ranking) with
     validation-selected ones: ratio, synthetic nodes n, method, architecture, test and validation
-    mean ± std, runs (condensation seeds), and failed rows when there are any. In each (ratio,
-    architecture) the condensed graph with the best test mean is marked ``*`` (the whole graph,
-    ratio 1, is not ranked). Method names are never cut: their column is as wide as the longest name
-    (up to 40 characters; longer ones wrap)."""
+    mean ± std, runs, the condensation x evaluation seeds behind them, and failed rows when there
+    are any. In each (ratio, architecture) the condensed graph with the best test mean is marked
+    ``*`` (the whole graph, ratio 1, is not ranked); under the table, its comparison with the
+    runner-up (`mmgc.harness.statistics`) and the fairness footnotes of each ratio marked ``†`` or
+    ``‡`` (`mmgc.harness.fairness`). Method names are never cut: their column is as wide as the
+    longest name (up to 40 characters; longer ones wrap)."""
+    from rich.markup import escape
+
+    console = console or wide_console()
+    cells = store.leaderboard(experiment, dataset, method, phases, margin)
+    if not cells:
+        console.print(escape(f"leaderboard: no {'/'.join(phases)} results under {store.root}"
+                             + (f" for experiment {experiment!r}" if experiment else "")))
+        return 0
+    tables: dict[tuple, list[BoardCell]] = {}
+    for c in cells:
+        tables.setdefault(c.table, []).append(c)
+    for (exp, data, variant, selection, metric), members in tables.items():
+        title = f"{exp}: {data}" + (f" [{variant}]" if variant else "") + f", {metric} in % (mean ± std)"
+        if selection == "test":
+            title += ", TEST-SELECTED (reproduced protocol; not comparable with validation-selected tables)"
+        if cost:
+            _print_cost_table(console, title, members, store.root)
+        else:
+            _print_board_table(console, title, members, store.root, margin)
+    return len(cells)
+
+
+def _group_name(cell: BoardCell) -> str:
+    return f"ratio {cell.ratio:g}, {cell.arch}"
+
+
+def _print_board_table(console, title: str, members: Sequence[BoardCell], root: str, margin: float) -> None:
+    failed = any(c.failed for c in members)
+
+    def mark(c: BoardCell) -> str:
+        return " *" if c.rank == 1 and c.ratio < 1 else "  "
+
+    rows = [[f"{c.ratio:g}" + (f" {c.fairness.mark}" if c.fairness.mark else ""),
+             "" if c.n is None else str(c.n), c.method, str(c.arch), format_summary(c.test) + mark(c),
+             format_summary(c.val), str(c.runs), c.seeds_text(), *([str(c.failed)] if failed else [])]
+            for c in members]
+    headers = ["ratio", "n", "method", "arch", "test %", "val %", "runs", "seeds", *(["failed"] if failed else [])]
+    notes = [f"* best test mean per ratio and arch. runs: result rows; seeds: condensation x evaluation seeds "
+             f"behind each mean; results under {root}"]
+    for c in members:
+        if c.comparison is not None and c.ratio < 1:
+            test = c.comparison
+            notes.append(f"{_group_name(c)}: {c.method} vs {c.runner_up} {test.diff * 100:+.2f} points: "
+                         f"{test.verdict_text()} ({test.evidence()}; {test.pairs} paired seeds)")
+    if any(c.comparison is not None for c in members):
+        notes.append(f"(best vs runner-up: paired t-test and TOST within {points(margin)} over the shared "
+                     "condensation seeds, Holm-adjusted within this table; see `mmgc leaderboard --help`)")
+    seen = set()
+    for c in members:
+        if c.fairness.mark and c.rank_group not in seen:
+            seen.add(c.rank_group)
+            notes.append(f"{c.fairness.mark} {_group_name(c)}: {c.fairness.note()}")
+    _print_table(console, title, headers, rows, notes)
+
+
+def _print_cost_table(console, title: str, members: Sequence[BoardCell], root: str) -> None:
+    rows = []
+    for cost in cost_cells(members):
+        c = cost.cell
+        rows.append([f"{c.ratio:g}", "" if c.n is None else str(c.n), c.method, str(c.arch), format_summary(c.test),
+                     format_seconds(cost.condense_seconds), format_seconds(cost.condense_cpu_seconds),
+                     f"{format_bytes(cost.condensed_bytes)} / {format_bytes(cost.original_bytes)}",
+                     "—" if cost.compression is None else f"{cost.compression:,.3g}",
+                     f"{format_seconds(cost.train_seconds)} / {format_seconds(cost.train_seconds_original)}",
+                     cost.break_even_text()])
+    headers = ["ratio", "n", "method", "arch", "test %", "condense s", "CPU s", "bytes (graph / original)",
+               "x smaller", "train s (graph / original)", "break-even"]
+    notes = ["condense s, CPU s, bytes: per condensed graph (mean over its trials); train s: one evaluation model "
+             "(mean over rows), on the cell's graph / on the original graph (the Original row of the same dataset "
+             "and arch); break-even: trainings on the condensed graph that repay its condensation = condense s / "
+             "(train s original - train s graph); never: training on it is not faster; —: a side is missing; "
+             f"results under {root}"]
+    _print_table(console, title.replace("(mean ± std)", "(mean ± std), cost"), headers, rows, notes)
+
+
+def _print_table(console, title: str, headers: Sequence[str], rows: Sequence[Sequence[str]],
+                 notes: Sequence[str]) -> None:
+    """A table with the method column (the third) as wide as its longest name (it wraps only if it must)."""
     from rich import box
     from rich.markup import escape
     from rich.table import Table
 
-    console = console or wide_console()
-    names, rows = store.leaderboard(experiment, dataset, method, phases)
-    if not rows:
-        console.print(escape(f"leaderboard: no {'/'.join(phases)} results under {store.root}"
-                             + (f" for experiment {experiment!r}" if experiment else "")))
-        return 0
-    idx = {n: i for i, n in enumerate(names)}
-    groups: dict[tuple, list[tuple]] = {}
-    for r in rows:
-        key = (r[idx["experiment"]], r[idx["dataset"]], r[idx["variant"]], r[idx["selection"]], r[idx["metric"]])
-        groups.setdefault(key, []).append(r)
-    for (exp, data, variant, selection, metric), members in groups.items():
-        failed = any(r[idx["failed"]] for r in members)
-        best: dict[tuple, float] = {}
-        for r in members:
-            if r[idx["ratio"]] < 1 and r[idx["test_mean"]] is not None:
-                cell = (r[idx["ratio"]], r[idx["arch"]])
-                best[cell] = max(best.get(cell, float("-inf")), r[idx["test_mean"]])
+    widths = [max(len(h), *(len(c[i]) for c in rows)) for i, h in enumerate(headers)]
+    others = sum(w for i, w in enumerate(widths) if i != 2) + 2 * len(headers) + 1  # two spaces between columns
+    width = max(12, min(widths[2], console.width - others))
+    table = Table(title=escape(title), box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True,
+                  title_justify="left", caption_justify="left", caption=escape("\n".join(notes)))
+    for header in headers:
+        if header == "method":
+            table.add_column(header, min_width=width, max_width=width, overflow="fold")
+        else:
+            table.add_column(header, no_wrap=True, justify="left" if header in ("ratio", "arch") else "right")
+    for row in rows:
+        table.add_row(*(escape(c) for c in row))
+    console.print(table)
 
-        def mark(r: tuple) -> str:
-            top = best.get((r[idx["ratio"]], r[idx["arch"]]))
-            return " *" if top is not None and r[idx["test_mean"]] == top else "  "
 
-        cells = [[f"{r[idx['ratio']]:g}", "" if r[idx["n"]] is None else str(r[idx["n"]]), str(r[idx["method"]]),
-                  str(r[idx["arch"]]), format_mean_std(r[idx["test_mean"]], r[idx["test_std"]]) + mark(r),
-                  format_mean_std(r[idx["val_mean"]], r[idx["val_std"]]), f"{r[idx['runs']]} ({r[idx['seeds']]})",
-                  *([str(r[idx["failed"]])] if failed else [])] for r in members]
-        headers = ["ratio", "n", "method", "arch", "test %", "val %", "runs", *(["failed"] if failed else [])]
-        widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-        others = sum(w for i, w in enumerate(widths) if i != 2) + 2 * len(headers) + 1  # two spaces between columns
-        width = max(12, min(widths[2], console.width - others))  # the method column wraps only if it must
-        title = f"{exp}: {data}" + (f" [{variant}]" if variant else "") + f", {metric} in % (mean ± std)"
-        if selection == "test":
-            title += ", TEST-SELECTED (reproduced protocol; not comparable with validation-selected tables)"
-        table = Table(title=escape(title), box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True,
-                      title_justify="left", caption_justify="left",
-                      caption=escape(f"* best test mean per ratio and arch. runs: result rows (condensation seeds "
-                                     f"x evaluation seeds), in brackets the condensation seeds; results under "
-                                     f"{store.root}"))
-        for i, header in enumerate(headers):
-            if header == "method":
-                table.add_column(header, min_width=width, max_width=width, overflow="fold")
-            else:
-                table.add_column(header, no_wrap=True, justify="left" if header in ("ratio", "arch") else "right")
-        for row in cells:
-            table.add_row(*(escape(c) for c in row))
-        console.print(table)
-    return len(rows)
+def format_seconds(seconds: float | None) -> str:
+    """Seconds to three significant digits (whole seconds from 1,000 on), ``—`` when not recorded."""
+    if seconds is None:
+        return "—"
+    return f"{seconds:,.0f}" if seconds >= 1000 else f"{seconds:.3g}"
+
+
+def format_bytes(size: float | None) -> str:
+    """Bytes in binary units, three significant digits: ``12.3 KiB``; ``—`` when not recorded."""
+    if size is None:
+        return "—"
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    power = 0
+    while size >= 1024 and power < len(units) - 1:
+        size /= 1024
+        power += 1
+    return f"{size:.0f} B" if power == 0 else f"{size:.3g} {units[power]}"

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from mmgc.harness.tracking_hook import Tracking
+from mmgc.harness.statistics import summary_of
 from mmgc.provenance import git_commit, host_name, package_version
 
 DB_FILE = "mlflow.db"
@@ -347,18 +348,16 @@ def trial_params(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def trial_metrics(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    """Final metrics: per evaluation architecture the mean and std of val and test metric over the
-    ok rows, plus condensation time and memory."""
-    import statistics
-
+    """Final metrics: per evaluation architecture the mean and (population) std of val and test metric
+    over the ok rows (`mmgc.harness.statistics.summary_of`), plus condensation time and memory."""
     out: dict[str, float] = {}
     ok = [r for r in rows if r.get("status") == "ok"]
     for arch in sorted({str(r.get("arch")) for r in ok}):
         for col in ("val_metric", "test_metric"):
-            values = [float(r[col]) for r in ok if str(r.get("arch")) == arch and r.get(col) is not None]
-            if values:
-                out[f"{col}/{arch}/mean"] = statistics.fmean(values)
-                out[f"{col}/{arch}/std"] = statistics.pstdev(values) if len(values) > 1 else 0.0
+            summary = summary_of(r.get(col) for r in ok if str(r.get("arch")) == arch)
+            if summary is not None:
+                out[f"{col}/{arch}/mean"] = summary.mean
+                out[f"{col}/{arch}/std"] = summary.std
     for col in ("condense_seconds", "condense_peak_mb", "n"):
         values = [float(r[col]) for r in rows if r.get(col) is not None]
         if values:

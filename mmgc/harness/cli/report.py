@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from mmgc.harness.report import build_report
+from mmgc.harness.statistics import DEFAULT_MARGIN_POINTS, check_margin
 
 
 def report_command(
@@ -19,9 +20,12 @@ def report_command(
     mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", help="Tracking URI holding the curves "
                                              "(default: sqlite under RESULTS)."),
     arch: str = typer.Option("gcn", "--arch", help="Evaluation architecture of Tables 2/5/6 and the figures."),
+    margin: float = typer.Option(DEFAULT_MARGIN_POINTS, "--margin", help="Equivalence margin of the comparisons, in "
+                                 "points (1 = ±1 point = ±0.01 of the metric)."),
 ) -> None:
-    """Write one HTML file (leaderboard, paper tables, figures, provenance) that opens from disk, offline."""
-    path = build_report(results, experiment, out, mlflow_uri, arch)
+    """Write one HTML file (leaderboard, paper tables, figures, rank summary, cost, provenance) that
+    opens from disk, offline."""
+    path = build_report(results, experiment, out, mlflow_uri, arch, check_margin(margin))
     typer.echo(str(path))
 
 

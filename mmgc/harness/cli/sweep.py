@@ -11,6 +11,7 @@ from mmgc.errors import InputError
 from mmgc.harness.cli.run import interruptible
 from mmgc.harness.experiment import load_experiment
 from mmgc.harness.report import report_after_sweep
+from mmgc.harness.statistics import DEFAULT_MARGIN_POINTS, check_margin
 from mmgc.harness.store import ResultStore, print_leaderboard, wide_console
 from mmgc.harness.sweep import run_sweep
 from mmgc.harness.tracking import resolve_uri, tracking_hook
@@ -73,17 +74,35 @@ def leaderboard_command(
                                       "`results` instead; numbers printed to 6 significant digits."),
     compact: bool = typer.Option(False, "--compact", help="First merge each folder's trial files into one "
                                  "(sweeps do this when they start and end; useful while one runs)."),
+    margin: float = typer.Option(DEFAULT_MARGIN_POINTS, "--margin", help="Equivalence margin of the comparisons, in "
+                                 "points (1 = ±1 point = ±0.01 of the metric): a best cell is equivalent to the "
+                                 "runner-up when two one-sided paired t-tests put their difference within it."),
+    cost: bool = typer.Option(False, "--cost", help="The cost view instead: per cell the condensation's wall and CPU "
+                              "seconds and the condensed graph's bytes (per graph, mean over its trials) against the "
+                              "original graph's (x smaller), the seconds to train one evaluation model on the "
+                              "condensed graph against the original (the Original row of the same dataset and "
+                              "arch), and the break-even: how many trainings on the condensed graph repay its "
+                              "condensation = condense s / (train s original - train s condensed); 'never' where "
+                              "training on the condensed graph is not faster, '—' where a side is missing (no "
+                              "Original rows, no training time, or the Original row itself)."),
 ) -> None:
     """Mean ± std (in %) of the test and validation metric per cell, from the results store.
 
-    DuckDB reads every trial file under the results root; --sql runs one read-only query on the view
-    `results`."""
+    DuckDB reads every trial file under the results root. Per ratio and architecture the best cell is
+    compared with the runner-up: a two-sided paired t-test (better / worse) and two one-sided ones
+    (equivalent within ±--margin points), over the condensation seeds both share, Holm-adjusted
+    within each printed table; otherwise inconclusive. A ratio marked † compares unequal feature
+    budgets or evaluation recipes, ‡ rows that did not record them (the footnotes say which).
+    --sql runs one read-only query on the view `results`; --cost prints the cost view."""
     from pathlib import Path
 
 
     phases = {"final": ("final", "single"), "search": ("search",), "all": ("search", "final", "single")}
     if phase not in phases:
         raise InputError(f"--phase: expected one of {list(phases)}, found {phase!r}")
+    if sql and cost:
+        raise InputError("--cost: expected either --sql or --cost, found both")
+    margin_units = check_margin(margin)
     store = ResultStore(results)
     if store.local and not Path(store.root).is_dir():
         raise InputError(f"--results {results}: no such directory; expected the results root of a sweep")
@@ -101,7 +120,8 @@ def leaderboard_command(
             table.add_row(*(escape(_sql_cell(v)) for v in row))
         console.print(table)
         return
-    print_leaderboard(store, experiment, dataset, method, phases[phase], console=console)
+    print_leaderboard(store, experiment, dataset, method, phases[phase], console=console, margin=margin_units,
+                      cost=cost)
 
 
 def _sql_cell(value: object) -> str:

@@ -9,13 +9,14 @@ import typer
 
 from mmgc.errors import InputError
 from mmgc.harness import tables, tracking
+from mmgc.harness.statistics import DEFAULT_MARGIN_POINTS, check_margin
 from mmgc.tempfiles import unwritable_reason
 
 runs_app = typer.Typer(help="MLflow runs of trials and sweeps.", no_args_is_help=True)
 
 
 def tables_command(
-    name: str = typer.Argument(..., help="table2 ... table6, fig1b, fig2 ... fig5, or all"),
+    name: str = typer.Argument(..., help="table2 ... table6, fig1b, fig2 ... fig5, ranks, regularizers, or all"),
     experiment: Optional[List[str]] = typer.Option(
         None, "--experiment", "-e", help="experiment name(s) to read (repeatable); default: each table's own"),
     fmt: str = typer.Option("md", "--format", "-f", help="md, latex or csv"),
@@ -26,11 +27,18 @@ def tables_command(
     arch: str = typer.Option("gcn", "--arch", help="evaluation architecture of Tables 2/5/6 and the figures"),
     layout: Optional[Path] = typer.Option(None, "--layout", help="paper layout file: which labels make which "
                                           "columns (default: tune_configs/paper_layout.yaml)"),
+    margin: float = typer.Option(DEFAULT_MARGIN_POINTS, "--margin", help="equivalence margin of the comparisons, in "
+                                 "points (1 = ±1 point = ±0.01 of the metric)"),
 ) -> None:
-    """Rebuild a paper table or figure (or all) from the results store; never recomputes."""
+    """Rebuild a paper table or figure (or all) from the results store; never recomputes.
 
+    Each "best" (against the runner-up) and each Δ reads better, worse, equivalent within ±--margin
+    points or inconclusive: a two-sided paired t-test and two one-sided ones (TOST) over the
+    condensation seeds both sides share, Holm-adjusted within the table. A row marked † compares
+    unequal feature budgets or evaluation recipes, ‡ rows that did not record them."""
     if fmt not in ("md", "latex", "csv"):
         raise InputError(f"--format: expected md, latex or csv, found {fmt!r}")
+    margin_units = check_margin(margin)
     spec = tables.load_layout(layout)
     names = list(tables.ARTIFACTS) if name == "all" else [name]
     for n in names:
@@ -47,7 +55,7 @@ def tables_command(
         if not tables.resolve_results(n, results, experiment, mlflow_uri).rows:  # nothing to draw: write nothing
             skipped.append(f"{n}: no final rows for experiment(s) {', '.join(wanted)} under {results}")
             continue
-        built = tables.build(n, results, experiment, figure_dir, mlflow_uri, arch, spec)
+        built = tables.build(n, results, experiment, figure_dir, mlflow_uri, arch, spec, margin_units)
         if isinstance(built, tables.Table) and not built.rows:  # rows, but none this table compares
             skipped.append(f"{n}: none of the final rows of {', '.join(built.experiments)} is one it tabulates")
             continue

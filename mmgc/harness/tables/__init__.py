@@ -36,16 +36,21 @@ How rows are selected (the same rules for every table and figure):
   alignment and evaluation architecture (any ratio).
 
 Numbers are percentages (accuracy or ROC-AUC x 100), mean ± population standard deviation over every
-row of the cell (condensation seeds x evaluation seeds), as the leaderboard computes them. A cell
-with no rows prints as missing (``—`` in Markdown and LaTeX, empty in CSV), never as zero.
+row of the cell (condensation seeds x evaluation seeds), the one summary of
+`mmgc.harness.statistics` that the leaderboard also prints. A cell with no rows prints as missing
+(``—`` in Markdown and LaTeX, empty in CSV), never as zero.
+
+Comparisons (a "best" against the runner-up, each Δ) read *better*, *worse*, *equivalent within ±m*
+or *inconclusive* (`mmgc.harness.statistics`: paired t-test and TOST over the condensation seeds,
+Holm-adjusted within each table; ``--margin``); a row whose compared rows differ in feature budget or
+evaluation recipe is marked ``†`` (``‡``: not recorded) with a footnote (`mmgc.harness.fairness`).
 """
 
 from mmgc.harness.tables.curves import history_of, mean_curve, trial_curves
-from mmgc.harness.tables.figures import FIG4_MIN_SPAN, Figure, figure5_gaps
+from mmgc.harness.tables.figures import FIG4_MIN_SPAN, Figure, MethodColours, cost_figure, figure5_gaps, rank_blocks
 from mmgc.harness.tables.layout import DEFAULT_LAYOUT, Column, Layout, load_layout, parse_layout
 from mmgc.harness.tables.model import (
-    MISSING, NOISE_NOTE, Cell, Comparison, Stat, Table, best_config_rows, best_config_stat, compare, rank_marks,
-    write_table,
+    MISSING, Cell, Stat, Table, best_config_rows, best_config_stat, rank_marks, write_table,
 )
 from mmgc.harness.tables.paper import ablation_deltas, ablation_table, backbone_table, cross_arch_table, main_table
 from mmgc.harness.tables.registry import ARTIFACTS, Artifact, build, resolve_results
@@ -56,10 +61,10 @@ from mmgc.harness.tables.rows import (
 )
 
 __all__ = [
-    "ARTIFACTS", "Artifact", "Cell", "Column", "Comparison", "DEFAULT_LAYOUT", "FIG4_MIN_SPAN", "Figure", "Layout",
-    "MISSING", "NOISE_NOTE", "Results", "Stat", "Table", "ablation_deltas", "ablation_table", "alignment_of",
-    "available_experiments", "backbone_table", "best_config_rows", "best_config_stat", "build", "compare",
+    "ARTIFACTS", "Artifact", "Cell", "Column", "DEFAULT_LAYOUT", "FIG4_MIN_SPAN", "Figure", "Layout", "MISSING",
+    "MethodColours", "Results", "Stat", "Table", "ablation_deltas", "ablation_table", "alignment_of",
+    "available_experiments", "backbone_table", "best_config_rows", "best_config_stat", "build", "cost_figure",
     "cross_arch_table", "dataset_group", "features_of", "figure5_gaps", "format_ratio", "history_of", "load_layout",
-    "load_results", "main_table", "mean_curve", "parse_layout", "parse_variant", "rank_marks", "regularizers_table",
-    "resolve_results", "row_label", "trial_curves", "write_table",
+    "load_results", "main_table", "mean_curve", "parse_layout", "parse_variant", "rank_blocks", "rank_marks",
+    "regularizers_table", "resolve_results", "row_label", "trial_curves", "write_table",
 ]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from mmgc.graph import CondensedGraph
 from mmgc.harness import tracking
+from mmgc.harness.statistics import summary_of
 from mmgc.harness.tables.rows import Results
 from mmgc.harness.tracking import history_series
 
@@ -49,10 +49,11 @@ def trial_curves(res: Results, rows: Sequence[Mapping[str, Any]]) -> list[dict[s
 
 
 def mean_curve(curves: Sequence[Sequence[tuple[int, float]]]) -> tuple[list[int], list[float], list[float]]:
+    """Steps, and the mean and population std of the curves' values at each step (`summary_of`; a
+    step where no value is finite is left out)."""
     by_step: dict[int, list[float]] = defaultdict(list)
     for curve in curves:
         for step, value in curve:
             by_step[step].append(value)
-    steps = sorted(by_step)
-    return (steps, [statistics.fmean(by_step[s]) for s in steps],
-            [statistics.pstdev(by_step[s]) if len(by_step[s]) > 1 else 0.0 for s in steps])
+    summaries = {step: s for step in sorted(by_step) if (s := summary_of(by_step[step])) is not None}
+    return list(summaries), [s.mean for s in summaries.values()], [s.std for s in summaries.values()]

@@ -5,20 +5,24 @@ renderers."""
 from __future__ import annotations
 
 import math
-import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from mmgc.errors import InputError
+from mmgc.harness.fairness import DIFFERS, UNKNOWN, Fairness
+from mmgc.harness.statistics import (
+    Comparison, adjust_family, best_vs_runner_up, compare, comparison_note, dense_ranks, summary_of,
+)
 
 MISSING = {"md": "—", "latex": "--", "csv": ""}
 
 
 @dataclass(frozen=True)
 class Stat:
-    """Mean and population std of a metric over rows (in metric units; tables print x100)."""
+    """Mean and population std of a metric over rows (`mmgc.harness.statistics.summary_of`, in
+    metric units; tables print x100), with the rows' mean validation metric and their config hash."""
 
     mean: float
     std: float
@@ -28,13 +32,13 @@ class Stat:
 
     @classmethod
     def of(cls, rows: Sequence[Mapping[str, Any]], column: str = "test_metric") -> "Stat | None":
-        values = [float(r[column]) for r in rows if r.get(column) is not None and math.isfinite(float(r[column]))]
-        if not values:
+        summary = summary_of(r.get(column) for r in rows)
+        if summary is None:
             return None
-        vals = [float(r["val_metric"]) for r in rows if r.get("val_metric") is not None]
+        val = summary_of(r.get("val_metric") for r in rows)
         hashes = {r.get("config_hash") for r in rows}
-        return cls(statistics.fmean(values), statistics.pstdev(values) if len(values) > 1 else 0.0, len(values),
-                   statistics.fmean(vals) if vals else None, hashes.pop() if len(hashes) == 1 else None)
+        return cls(summary.mean, summary.std, summary.count, val.mean if val else None,
+                   hashes.pop() if len(hashes) == 1 else None)
 
 
 def best_config_rows(rows: Sequence[Mapping[str, Any]], by: Sequence[str] = ("config_hash",)) -> list[Mapping[str, Any]]:
@@ -54,98 +58,30 @@ def best_config_stat(rows: Sequence[Mapping[str, Any]]) -> Stat | None:
     return Stat.of(best_config_rows(rows))
 
 
-# A difference is "within noise" unless a two-sided paired t-test over the condensation seeds both
-# sides share rejects "no difference" at this level.
-NOISE_ALPHA = 0.05
-NOISE_NOTE = ("≈ = within noise: a two-sided paired t-test over the condensation seeds both sides share (each "
-              "seed: the mean over its evaluation seeds; on the original graph, the evaluation seeds) gives "
-              f"p ≥ {NOISE_ALPHA:g}, or fewer than 2 seeds are shared; p is that test's.")
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Paired comparison of two cells, ``a - b``, over the condensation seeds both have.
-
-    The unit is the condensation seed: each seed's rows (its evaluation seeds) are averaged first,
-    because evaluation seeds retrain on the same condensed graph and are not independent replicates
-    (rows of the original graph, which has no condensation seed, pair on the evaluation seed).
-    A paired t-test rather than a bootstrap interval or the Wilcoxon signed-rank test: sweeps have 2-5
-    seeds, where a bootstrap interval under-covers and Wilcoxon cannot reach p < 0.05 at all."""
-
-    diff: float          # mean paired difference, in metric units
-    p: float | None      # two-sided p-value; None when fewer than 2 seeds are shared
-    pairs: int
-
-    @property
-    def within_noise(self) -> bool:
-        return self.p is None or self.p >= NOISE_ALPHA
-
-    def render(self, fmt: str) -> str:
-        if fmt == "csv":
-            return ""
-        approx = "≈" if fmt != "latex" else "$\\approx$"
-        if self.p is None:
-            return f" {approx} ({self.pairs} seed{'s' * (self.pairs != 1)})"
-        p = "p<0.001" if self.p < 0.001 else f"p={self.p:.2g}"
-        if fmt == "latex":
-            p = f"${p}$"
-        return f" {approx + ' ' if self.within_noise else ''}({p})"
-
-
-def compare(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, Any]],
-            column: str = "test_metric") -> Comparison | None:
-    """`Comparison` of ``rows_a`` minus ``rows_b`` (the rows of one selected config each); None if either is empty."""
-    # the replicate: the condensation seed; rows of the original graph (no condensation) pair on the evaluation seed
-    unit = "condense_seed" if any(r.get("condense_seed") is not None for r in (*rows_a, *rows_b)) else "eval_seed"
-
-    def per_seed(rows):
-        by_seed: dict[Any, list[float]] = defaultdict(list)
-        for r in rows:
-            if r.get(column) is not None and math.isfinite(float(r[column])):
-                by_seed[r.get(unit)].append(float(r[column]))
-        return {seed: statistics.fmean(v) for seed, v in by_seed.items()}
-
-    a, b = per_seed(rows_a), per_seed(rows_b)
-    if not a or not b:
-        return None
-    shared = sorted(set(a) & set(b), key=str)
-    diffs = [a[s] - b[s] for s in shared]
-    if len(diffs) < 2:
-        return Comparison(statistics.fmean(a.values()) - statistics.fmean(b.values()), None, len(diffs))
-    if max(diffs) - min(diffs) <= 1e-12:  # no spread: the t statistic is 0/0 or infinite
-        return Comparison(diffs[0], 1.0 if abs(diffs[0]) <= 1e-12 else 0.0, len(diffs))
-    from scipy import stats
-
-    return Comparison(statistics.fmean(diffs), float(stats.ttest_rel([a[s] for s in shared],
-                                                                       [b[s] for s in shared]).pvalue), len(diffs))
-
-
 def rank_marks(values: Mapping[str, float | None]) -> dict[str, str]:
-    """``best`` for the highest mean, ``second`` for the next distinct one (ties share the mark)."""
-    present = sorted({round(v, 12) for v in values.values() if v is not None}, reverse=True)
-    marks: dict[str, str] = {}
-    for key, value in values.items():
-        if value is None:
-            continue
-        if present and round(value, 12) == present[0]:
-            marks[key] = "best"
-        elif len(present) > 1 and round(value, 12) == present[1]:
-            marks[key] = "second"
-    return marks
+    """``best`` for the highest mean (rank 1 of `dense_ranks`), ``second`` for the next distinct one."""
+    return {key: {1: "best", 2: "second"}[rank] for key, rank in dense_ranks(values).items() if rank <= 2}
 
 
-def best_tests(stats: Mapping[str, Stat | None], selected: Mapping[str, Sequence[Mapping[str, Any]]],
-               marks: Mapping[str, str]) -> dict[str, Comparison]:
-    """The paired test of each 'best' cell against the best of the rest (the runner-up)."""
-    out: dict[str, Comparison] = {}
-    for key in (k for k, m in marks.items() if m == "best"):
-        rest = {k: s.mean for k, s in stats.items() if s is not None and k != key}
-        if rest:
-            runner_up = max(rest, key=rest.get)
-            test = compare(selected[key], selected[runner_up])
-            if test is not None:
-                out[key] = test
-    return out
+class RowTests:
+    """The comparisons of one table row's cells (``selected``: key -> the rows of its selected
+    config), each pair computed once, so that a pair behind both a "best" mark and a Δ is one
+    comparison of the table's family."""
+
+    def __init__(self, selected: Mapping[Any, Sequence[Mapping[str, Any]]], margin: float):
+        self.selected, self.margin = selected, margin
+        self._done: dict[tuple, Comparison | None] = {}
+
+    def pair(self, a: Any, b: Any) -> Comparison | None:
+        """`compare` of ``a`` minus ``b``."""
+        if (a, b) not in self._done:
+            self._done[(a, b)] = compare(self.selected[a], self.selected[b], self.margin)
+        return self._done[(a, b)]
+
+    def best(self, stats: Mapping[Any, Stat | None]) -> dict[Any, Comparison]:
+        """Each best cell against the runner-up (`best_vs_runner_up`)."""
+        found = best_vs_runner_up({k: (s.mean if s else None) for k, s in stats.items()}, self.pair)
+        return {key: test for key, (_, test) in found.items()}
 
 
 @dataclass
@@ -157,10 +93,19 @@ class Cell:
     text: str | None = None
     mark: str | None = None  # 'best' | 'second'
     missing: bool = False
-    test: Comparison | None = None  # the paired test behind a Δ or a 'best' mark
+    test: Comparison | None = None  # the paired comparison behind a Δ or a 'best' mark
+    flag: str = ""  # the fairness mark of the comparisons on its row (`Table.flag`)
 
     def render(self, fmt: str) -> str:
-        return self.render_value(fmt) + (self.test.render(fmt) if self.test is not None else "")
+        flag = {"csv": "", "latex": self.flag.replace(DIFFERS, "$^\\dagger$").replace(UNKNOWN, "$^\\ddagger$")}
+        return self.render_value(fmt) + flag.get(fmt, self.flag) + self.render_test(fmt)
+
+    def render_test(self, fmt: str) -> str:
+        """The verdict of the cell's comparison and the p-values behind it (nothing in CSV)."""
+        if self.test is None or fmt == "csv":
+            return ""
+        text = f" {self.test.verdict_text()} ({self.test.evidence()})"
+        return text.replace("±", "$\\pm$").replace("<", "$<$") if fmt == "latex" else text
 
     def render_value(self, fmt: str) -> str:
         """The cell without the mark of its paired test."""
@@ -193,9 +138,27 @@ class Table:
     header: list[str]
     rows: list[list[Cell]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    footnotes: list[str] = field(default_factory=list)  # the fairness marks' (`flag`), printed after the notes
     experiments: list[str] = field(default_factory=list)
     fill_down: tuple[int, ...] = ()   # columns printed once per group; CSV repeats them on every row
     stat_columns: tuple[int, ...] = ()  # columns of mean ± std (CSV gives each a `std` column)
+
+    def flag(self, cell: Cell, fairness: Fairness, where: str) -> None:
+        """Mark ``cell`` with the fairness check of the rows it compares and say what in a note."""
+        if fairness.mark:  # a cell flagged twice (two checks on one row) shows the graver mark
+            cell.flag = " " + (DIFFERS if DIFFERS in (cell.flag.strip(), fairness.mark) else fairness.mark)
+            self.footnotes.append(f"{fairness.mark} {where}: {fairness.note()}.")
+
+    def adjust_tests(self, margin: float, compared: str) -> None:
+        """Holm-adjust the table's comparisons as one family (`adjust_family`) and say how they were
+        made in a note; ``compared`` says what each comparison compares."""
+        cells = [c for row in self.rows for c in row if c.test is not None]
+        adjusted = adjust_family(c.test for c in cells)
+        for c in cells:
+            c.test = adjusted[id(c.test)]
+        if cells:
+            family = next((c.test.family for c in cells if c.test.tested), 0)
+            self.notes.append(comparison_note(margin, family) + " " + compared)
 
     def render(self, fmt: str) -> str:
         if fmt == "md":
@@ -214,7 +177,7 @@ class Table:
             lines.append("| " + " | ".join(c.render("md").replace("|", "\\|") for c in row) + " |")
         if not self.rows:
             lines.append("| " + " | ".join(MISSING["md"] for _ in self.header) + " |")
-        lines += [""] + [f"{n}" for n in self.notes]
+        lines += [""] + [f"{n}" for n in self.notes + self.footnotes]
         return "\n".join(lines).rstrip() + "\n"
 
     def to_latex(self) -> str:

@@ -6,10 +6,10 @@ import statistics
 from collections import defaultdict
 from typing import Any, Mapping, Sequence
 
+from mmgc.harness.fairness import check_fairness
+from mmgc.harness.statistics import DEFAULT_MARGIN
 from mmgc.harness.tables.layout import Column, Layout, column_of
-from mmgc.harness.tables.model import (
-    NOISE_NOTE, Cell, Stat, Table, best_config_rows, best_config_stat, best_tests, compare, rank_marks,
-)
+from mmgc.harness.tables.model import Cell, RowTests, Stat, Table, best_config_rows, best_config_stat, rank_marks
 from mmgc.harness.tables.rows import (
     ALIGNMENTS, FUSED, Results, alignment_of, dataset_group, features_of, format_ratio, is_original,
     sort_key_ratio,
@@ -36,19 +36,29 @@ def original_stat(res: Results, group: str, alignment: str, arch: str) -> Stat |
     return best_config_stat(rows)
 
 
-def main_table(res: Results, name: str, title: str, alignment: str, layout: Layout, arch: str = "gcn") -> Table:
-    """Tables 2 and 5: datasets x ratios, the layout's main columns, Δ of the proposed method over the best other."""
+def main_cells(res: Results, alignment: str, layout: Layout, arch: str = "gcn"
+               ) -> tuple[dict[tuple, dict[str, list]], list[str]]:
+    """The rows of Tables 2 and 5 by (dataset group, ratio) and main column, and the labels no main
+    column takes."""
     rows = [r for r in res.rows if r["arch"] == arch and alignment_of(r) == alignment and features_of(r) == FUSED
             and not is_original(r)]
-    columns = [c.name for c in layout.main]
-    proposed = layout.proposed
-    table = Table(name, title, ["Dataset", "Ratio (r)", *columns, "Δ (points)", "Original"], experiments=res.experiments,
-                  fill_down=(0, len(columns) + 3), stat_columns=tuple(range(2, len(columns) + 2)) + (len(columns) + 3,))
     cells: dict[tuple[str, float], dict[str, list]] = defaultdict(lambda: defaultdict(list))
     grouped, left = by_column(rows, layout.main)
     for column, column_rows in grouped.items():
         for r in column_rows:
             cells[(dataset_group(r), r["ratio"])][column].append(r)
+    return cells, left
+
+
+def main_table(res: Results, name: str, title: str, alignment: str, layout: Layout, arch: str = "gcn",
+               margin: float = DEFAULT_MARGIN) -> Table:
+    """Tables 2 and 5: datasets x ratios, the layout's main columns, Δ of the proposed method over the best other."""
+    columns = [c.name for c in layout.main]
+    proposed = layout.proposed
+    table = Table(name, title, ["Dataset", "Ratio (r)", *columns, "Δ (points)", "Original"],
+                  experiments=res.experiments, fill_down=(0, len(columns) + 3),
+                  stat_columns=tuple(range(2, len(columns) + 2)) + (len(columns) + 3,))
+    cells, left = main_cells(res, alignment, layout, arch)
     groups = sorted({g for g, _ in cells})
     for group in groups:
         ratios = sorted({ratio for g, ratio in cells if g == group}, key=sort_key_ratio)
@@ -57,25 +67,29 @@ def main_table(res: Results, name: str, title: str, alignment: str, layout: Layo
             selected = {c: best_config_rows(cells[(group, ratio)].get(c, [])) for c in columns}
             stats = {c: Stat.of(selected[c]) for c in columns}
             marks = rank_marks({c: (s.mean if s else None) for c, s in stats.items()})
-            tests = best_tests(stats, selected, marks)
-            line = [Cell(text=group if i == 0 else ""), Cell(text=format_ratio(ratio))]
-            line += [Cell(stat=stats[c], mark=marks.get(c), test=tests.get(c)) for c in columns]
+            tests = RowTests(selected, margin)
+            best = tests.best(stats)
+            ratio_cell = Cell(text=format_ratio(ratio))
+            line = [Cell(text=group if i == 0 else ""), ratio_cell]
+            line += [Cell(stat=stats[c], mark=marks.get(c), test=best.get(c)) for c in columns]
             others = {c: s.mean for c, s in stats.items() if c != proposed and s is not None}
             mine = stats.get(proposed)
             if mine and others:
                 rival = max(others, key=others.get)
-                line.append(Cell(delta=(mine.mean - others[rival]) * 100,
-                                 test=compare(selected[proposed], selected[rival])))
+                line.append(Cell(delta=(mine.mean - others[rival]) * 100, test=tests.pair(proposed, rival)))
             else:
                 line.append(Cell())
             line.append(Cell(stat=original) if i == 0 else Cell(text=""))
             table.rows.append(line)
-    metric = sorted({r["metric"] for r in rows if r.get("metric")})
+            table.flag(ratio_cell, check_fairness({c: picked for c, picked in selected.items() if picked}),
+                       f"{group} at {format_ratio(ratio)}")
+    metric = sorted({r["metric"] for by_column in cells.values() for rows in by_column.values() for r in rows
+                     if r.get("metric")})
     table.notes.append(f"Test {'/'.join(metric) or 'metric'} (%) of a {layout.arch_name(arch)} trained on the "
                        f"condensed graph, mean ± std over condensation x evaluation seeds; best **bold**, second "
                        f"<u>underlined</u>; Δ = {proposed} minus the best other method (points); "
                        f"experiment(s): {', '.join(res.experiments) or 'none found'}.")
-    table.notes.append(NOISE_NOTE + f" On a best value: best vs second; on Δ: {proposed} vs the best other method.")
+    table.adjust_tests(margin, f"On a best value: best vs the runner-up; on Δ: {proposed} vs the best other method.")
     if left:  # named, so that a method missing from the table is found in the layout
         table.notes.append(f"Not tabulated (no column of the layout's main.columns takes them): {', '.join(left)}.")
     return table
@@ -117,7 +131,7 @@ def cross_arch_table(res: Results, layout: Layout) -> Table:
 
 
 # ---------------------------------------------------------------------------------------- table 4
-def backbone_table(res: Results, layout: Layout) -> Table:
+def backbone_table(res: Results, layout: Layout, margin: float = DEFAULT_MARGIN) -> Table:
     methods = [c.name for c in layout.backbones]
     rows = [r for r in res.rows if r.get("condense_arch") == r["arch"] or is_original(r)]
     rows = [r for r in rows if features_of(r) == FUSED and alignment_of(r) == "aligned"]
@@ -139,25 +153,28 @@ def backbone_table(res: Results, layout: Layout) -> Table:
         selected = {m: best_config_rows(cells[key].get(m, [])) for m in methods}
         stats = {m: Stat.of(selected[m]) for m in methods}
         marks = rank_marks({m: (s.mean if s else None) for m, s in stats.items()})
-        tests = best_tests(stats, selected, marks)
+        tests = RowTests(selected, margin).best(stats)
         first = (group, backbone) != previous
         previous = (group, backbone)
         original = best_config_stat([r for r in rows if is_original(r) and dataset_group(r) == group
                                      and r["arch"] == backbone])
+        ratio_cell = Cell(text=format_ratio(ratio))
         line = ([Cell(text=group if first else "")] if len(groups) > 1 else [])
-        line += [Cell(text=layout.arch_name(backbone) if first else ""), Cell(text=format_ratio(ratio))]
+        line += [Cell(text=layout.arch_name(backbone) if first else ""), ratio_cell]
         line += [Cell(stat=stats[m], mark=marks.get(m) if marks.get(m) == "best" else None, test=tests.get(m))
                  for m in methods]
         line.append(Cell(stat=original) if first else Cell(text=""))
         table.rows.append(line)
+        table.flag(ratio_cell, check_fairness({m: picked for m, picked in selected.items() if picked}),
+                   f"{group}, {layout.arch_name(backbone)} at {format_ratio(ratio)}")
     table.notes.append("Rows with condense_arch = arch; Original trains the same backbone on the full graph; best "
                        f"**bold**; experiment(s): {', '.join(res.experiments) or 'none found'}.")
-    table.notes.append(NOISE_NOTE + " On a best value: best vs the other method.")
+    table.adjust_tests(margin, "On a best value: best vs the other method.")
     return table
 
 
 # ---------------------------------------------------------------------------------------- table 6
-def ablation_table(res: Results, layout: Layout, arch: str = "gcn") -> Table:
+def ablation_table(res: Results, layout: Layout, arch: str = "gcn", margin: float = DEFAULT_MARGIN) -> Table:
     """The layout's ablation rows, top to bottom, aligned and unaligned side by side; Δk = row k-1 minus row k.
     Only datasets and ratios with rows of at least two of the steps are listed."""
     steps = [c.name for c in layout.ablation]
@@ -177,8 +194,14 @@ def ablation_table(res: Results, layout: Layout, arch: str = "gcn") -> Table:
         group, ratio = key
         selected = {(s, a): best_config_rows(cells[key].get((s, a), [])) for s in steps for a in ALIGNMENTS}
         stats = {k: Stat.of(v) for k, v in selected.items()}
+        tests = RowTests(selected, margin)
         for i, step in enumerate(steps):
-            line = [Cell(text=group if i == 0 else ""), Cell(text=format_ratio(ratio) if i == 0 else ""), Cell(text=step)]
+            ratio_cell = Cell(text=format_ratio(ratio) if i == 0 else "")
+            if i == 0:
+                for a in ALIGNMENTS:
+                    table.flag(ratio_cell, check_fairness({s: selected[(s, a)] for s in steps if selected[(s, a)]}),
+                               f"{group} at {format_ratio(ratio)}, {a}")
+            line = [Cell(text=group if i == 0 else ""), ratio_cell, Cell(text=step)]
             line += [Cell(stat=stats[(step, a)]) for a in ALIGNMENTS]
             for a in ALIGNMENTS:
                 if i == 0:
@@ -189,13 +212,12 @@ def ablation_table(res: Results, layout: Layout, arch: str = "gcn") -> Table:
                     line.append(Cell())
                 else:
                     delta = (upper.mean - lower.mean) * 100
-                    line.append(Cell(text=f"Δ{i}: {delta:+.2f}",
-                                     test=compare(selected[(steps[i - 1], a)], selected[(step, a)])))
+                    line.append(Cell(text=f"Δ{i}: {delta:+.2f}", test=tests.pair((steps[i - 1], a), (step, a))))
             table.rows.append(line)
     named = [c.labels[0] if " " not in c.labels[0] else f"({c.labels[0]})" for c in layout.ablation]
     table.notes.append("; ".join(f"Δ{i} = {upper} − {lower}" for i, (upper, lower) in enumerate(zip(named, named[1:]), 1))
                        + f", in points of the means; experiment(s): {', '.join(res.experiments) or 'none found'}.")
-    table.notes.append(NOISE_NOTE)
+    table.adjust_tests(margin, "On Δk: row k-1 vs row k.")
     return table
 
 

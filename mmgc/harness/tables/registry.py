@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from mmgc.errors import InputError
-from mmgc.harness.tables.figures import Figure, figure1b, figure2, figure3, figure4, figure5
+from mmgc.harness.statistics import DEFAULT_MARGIN
+from mmgc.harness.tables.figures import Figure, figure1b, figure2, figure3, figure4, figure5, figure_ranks
 from mmgc.harness.tables.layout import Layout, load_layout
 from mmgc.harness.tables.model import Table
 from mmgc.harness.tables.paper import ablation_table, backbone_table, cross_arch_table, main_table
@@ -20,7 +21,8 @@ from mmgc.harness.tables.rows import Results, first_with_rows, load_results
 class Artifact:
     """A table or figure: its CLI name, default experiments, and how to build it.
 
-    ``build(res, layout=..., arch=...)`` for a table, ``build(res, path, layout=..., arch=...)`` for a figure."""
+    ``build(res, layout=..., arch=..., margin=...)`` for a table (``margin``: the equivalence margin of
+    its comparisons, metric units), ``build(res, path, layout=..., arch=...)`` for a figure."""
 
     name: str
     kind: str  # 'table' | 'figure'
@@ -39,20 +41,23 @@ def _figure(draw: Callable[..., Figure]) -> Callable[..., Figure]:
 
 ARTIFACTS: dict[str, Artifact] = {
     "table2": Artifact("table2", "table", _syn("table2_main"),
-                       lambda res, layout, arch="gcn", **_: main_table(
-                           res, "Table 2", "Main results, aligned features (test %)", "aligned", layout, arch),
+                       lambda res, layout, arch="gcn", margin=DEFAULT_MARGIN, **_: main_table(
+                           res, "Table 2", "Main results, aligned features (test %)", "aligned", layout, arch, margin),
                        "datasets x ratios, the layout's main columns, Δ of the proposed method, Original (aligned features)"),
     "table3": Artifact("table3", "table", _syn("table3_cross_arch"),
                        lambda res, layout, **_: cross_arch_table(res, layout),
                        "condensed with the layout's condense_arch, evaluated with each architecture, average"),
-    "table4": Artifact("table4", "table", _syn("table4_backbones"), lambda res, layout, **_: backbone_table(res, layout),
+    "table4": Artifact("table4", "table", _syn("table4_backbones"),
+                       lambda res, layout, margin=DEFAULT_MARGIN, **_: backbone_table(res, layout, margin),
                        "same backbone for condensation and evaluation: the layout's backbone columns vs Original"),
     "table5": Artifact("table5", "table", _syn("table5_unaligned"),
-                       lambda res, layout, arch="gcn", **_: main_table(
-                           res, "Table 5", "Main results, unaligned features (test %)", "unaligned", layout, arch),
+                       lambda res, layout, arch="gcn", margin=DEFAULT_MARGIN, **_: main_table(
+                           res, "Table 5", "Main results, unaligned features (test %)", "unaligned", layout, arch,
+                           margin),
                        "as Table 2 on unaligned features"),
     "table6": Artifact("table6", "table", _syn("table6_ablation"),
-                       lambda res, layout, arch="gcn", **_: ablation_table(res, layout, arch),
+                       lambda res, layout, arch="gcn", margin=DEFAULT_MARGIN, **_: ablation_table(
+                           res, layout, arch, margin),
                        "the layout's ablation rows with Δ1/Δ2, aligned and unaligned side by side"),
     "fig1b": Artifact("fig1b", "figure", _syn("fig2_convergence", "table6_ablation"), _figure(figure1b),
                       "conflict fraction and Dirichlet energy over condensation epochs"),
@@ -64,14 +69,17 @@ ARTIFACTS: dict[str, Artifact] = {
                      "heat map of the proposed method over the layout's fig4 key x ratio"),
     "fig5": Artifact("fig5", "figure", _syn("table2_main", "table5_unaligned"), _figure(figure5),
                      "gap to Original per method, aligned vs unaligned"),
+    "ranks": Artifact("ranks", "figure", _syn("table2_main", "table5_unaligned"), _figure(figure_ranks),
+                      "critical-difference diagram of the main columns' mean ranks over the (dataset, ratio) cells, "
+                      "with Friedman's test"),
     "regularizers": Artifact("regularizers", "table", ("regularizers", "regularizers_synthetic"),
-                             lambda res, layout, **_: regularizers_table(res, layout),
+                             lambda res, layout, margin=DEFAULT_MARGIN, **_: regularizers_table(res, layout, margin),
                              "none / each regularizer per dataset, architecture and training graph (original or condensed)"),
 }
 
-# Figure 5 combines the aligned and the unaligned experiments; every other artifact reads the first
-# of its default experiments that has rows.
-COMBINE_DEFAULTS = {"fig5": (_syn("table2_main"), _syn("table5_unaligned"))}
+# Figure 5 and the rank summary combine the aligned and the unaligned experiments; every other
+# artifact reads the first of its default experiments that has rows.
+COMBINE_DEFAULTS = {name: (_syn("table2_main"), _syn("table5_unaligned")) for name in ("fig5", "ranks")}
 
 
 def resolve_results(name: str, results_root: str, experiments: Sequence[str] | None,
@@ -87,16 +95,17 @@ def resolve_results(name: str, results_root: str, experiments: Sequence[str] | N
 
 
 def build(name: str, results_root: str, experiments: Sequence[str] | None = None, out_dir: str | Path | None = None,
-          mlflow_uri: str | None = None, arch: str = "gcn", layout: Layout | None = None) -> Table | Figure:
+          mlflow_uri: str | None = None, arch: str = "gcn", layout: Layout | None = None,
+          margin: float = DEFAULT_MARGIN) -> Table | Figure:
     """Build one table (returned) or figure (written as ``<out_dir>/<name>.png``), laid out by
-    ``layout`` (default: `load_layout`'s)."""
+    ``layout`` (default: `load_layout`'s); ``margin``: the tables' equivalence margin (metric units)."""
     if name not in ARTIFACTS:
         raise InputError(f"unknown table or figure {name!r}; expected one of {list(ARTIFACTS)} or 'all'")
     layout = layout if layout is not None else load_layout()
     artifact = ARTIFACTS[name]
     res = resolve_results(name, results_root, experiments, mlflow_uri)
     if artifact.kind == "table":
-        built = artifact.build(res, layout=layout, arch=arch)
+        built = artifact.build(res, layout=layout, arch=arch, margin=margin)
     else:
         out = Path(out_dir or Path(results_root) / "tables")
         out.mkdir(parents=True, exist_ok=True)

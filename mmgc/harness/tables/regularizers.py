@@ -19,7 +19,9 @@ from collections import defaultdict
 from typing import Any, Mapping, Sequence
 
 from mmgc.harness.tables.layout import Layout
-from mmgc.harness.tables.model import NOISE_NOTE, Cell, Stat, Table, best_config_rows, best_tests, compare, rank_marks
+from mmgc.harness.fairness import check_fairness
+from mmgc.harness.statistics import DEFAULT_MARGIN
+from mmgc.harness.tables.model import Cell, RowTests, Stat, Table, best_config_rows, rank_marks
 from mmgc.harness.tables.rows import FUSED, Results, alignment_of, dataset_group, features_of, format_ratio, is_original
 
 NONE = "none"
@@ -45,7 +47,7 @@ def graph_names(rows: Sequence[Mapping[str, Any]], layout: Layout) -> dict[tuple
     return names
 
 
-def regularizers_table(res: Results, layout: Layout) -> Table:
+def regularizers_table(res: Results, layout: Layout, margin: float = DEFAULT_MARGIN) -> Table:
     rows = [r for r in res.rows if features_of(r) == FUSED]
     found = {regularizer_label(r, layout) for r in rows}
     order = [NONE, *layout.regularizer_columns]
@@ -74,17 +76,22 @@ def regularizers_table(res: Results, layout: Layout) -> Table:
         selected = {c: best_config_rows(cells[key].get(c, []), by=("config_hash", "regularizers")) for c in columns}
         stats = {c: Stat.of(selected[c]) for c in columns}
         marks = rank_marks({c: (s.mean if s else None) for c, s in stats.items()})
-        tests = best_tests(stats, selected, marks)
+        tests = RowTests(selected, margin)
+        best = tests.best(stats)
+        graph_cell = Cell(text=graph)
         line = [Cell(text=group if previous[:1] != (group,) else ""),
                 Cell(text=alignment if previous[:2] != (group, alignment) else ""),
-                Cell(text=layout.arch_name(arch)), Cell(text=graph)]
+                Cell(text=layout.arch_name(arch)), graph_cell]
         base = stats.get(NONE)
         for c in columns:
-            line.append(Cell(stat=stats[c], mark=marks.get(c), test=tests.get(c)))
+            line.append(Cell(stat=stats[c], mark=marks.get(c), test=best.get(c)))
             if c != NONE:
-                line.append(Cell(delta=(stats[c].mean - base.mean) * 100, test=compare(selected[c], selected[NONE]))
+                line.append(Cell(delta=(stats[c].mean - base.mean) * 100, test=tests.pair(c, NONE))
                             if stats[c] and base else Cell())
         table.rows.append(line)
+        # the columns differ in their evaluation recipe by design (the regularizer is part of it)
+        table.flag(graph_cell, check_fairness({c: picked for c, picked in selected.items() if picked}, recipes=False),
+                   f"{group}, {alignment}, {layout.arch_name(arch)}, {graph}")
         previous = key
     metric = sorted({r["metric"] for r in rows if r.get("metric")})
     table.notes.append(
@@ -92,5 +99,6 @@ def regularizers_table(res: Results, layout: Layout) -> Table:
         f"with the regularizer of the column, mean ± std over condensation x evaluation seeds; best **bold**, second "
         f"<u>underlined</u> per row; Δ = the column minus none (points); configurations of one setting selected on "
         f"validation; experiment(s): {', '.join(res.experiments) or 'none found'}.")
-    table.notes.append(NOISE_NOTE + " On a best value: best vs the runner-up; on Δ: the column vs none.")
+    table.adjust_tests(margin, "On a best value: best vs the runner-up; on Δ: the column vs none. The evaluation "
+                       "recipes of the columns differ by their regularizer, by design: only budgets are checked.")
     return table

@@ -15,7 +15,8 @@ from mmgc.harness.store import ResultStore
 
 READ_COLUMNS = ("experiment", "phase", "trial_id", "dataset", "dataset_variant", "ratio", "n", "method",
                 "method_label", "method_config", "config_hash", "condense_seed", "condense_arch", "arch", "eval_seed",
-                "metric", "val_metric", "test_metric", "status", "mlflow_run_id", "artifact_path", "regularizers")
+                "metric", "val_metric", "test_metric", "status", "mlflow_run_id", "artifact_path", "regularizers",
+                "feature_steps", "eval_recipe")
 ALIGNMENTS = ("aligned", "unaligned")
 FUSED = "fused"
 FEATURE_ORDER = ("text", "image", FUSED)  # Figure 3's slots first; other modalities (audio, ...) sort between
