@@ -1,4 +1,4 @@
-"""CGC, CGC-X, GCDM and GCDM-X on real Cora and Citeseer beside their published numbers.
+"""CGC, CGC-X, GCDM, GCDM-X and DosCond on real Cora and Citeseer beside their published numbers.
 
 Ratios as GCond's: r = 0.25 / 0.5 / 1 of the labelled train nodes, printed as a fraction of the whole
 graph (Cora 140 train of 2,708 nodes -> 35 / 70 / 140 nodes = 1.3% / 2.6% / 5.2%; Citeseer 120 of
@@ -13,7 +13,9 @@ seed s is evaluated with seed s; mean and population std over the seeds.
 Settings: ``cgc`` / ``cgc_x`` take the shipped preset ``cgc:<dataset>-<percent>`` /
 ``cgc:<dataset>-<percent>-x`` (the released code's per-ratio values, `mmgc/presets.yaml`) where one
 exists and the method's defaults otherwise; ``gcdm`` / ``gcdm_x`` run the method's defaults with
-``--gcdm-epochs`` outer steps. ``--set method.key=value`` overrides a setting of one variant.
+``--gcdm-epochs`` outer steps; ``doscond`` runs its defaults (the released node-classification
+commands: GCN, MSE distance, learning rates 1e-3) for the released commands' epochs (Cora 5,000,
+Citeseer 3,000; ``--doscond-epochs`` overrides). ``--set method.key=value`` overrides a setting of one variant.
 
 The REFERENCE column holds published numbers (hard-coded below, not computed): CGC's as re-run by
 PreGC (NeurIPS 2025) with an SGC evaluation (recorded in /work/shared/peer-implementations.md,
@@ -47,10 +49,14 @@ VARIANTS = {  # variant -> (method, fixed settings, preset suffix or None)
     "cgc_x": ("cgc", {"structure": "none"}, "-x"),
     "gcdm": ("gcdm", {"structure": "pge"}, None),
     "gcdm_x": ("gcdm", {"structure": "none"}, None),
+    "doscond": ("doscond", {"structure": "pge"}, None),
 }
+DOSCOND_EPOCHS = {"cora": 5000, "citeseer": 3000}
+"""One-step epochs of DosCond's released node-classification commands."""
 
 
-def settings_for(variant: str, dataset: str, label: str, gcdm_epochs: int, overrides: dict) -> tuple[dict, str]:
+def settings_for(variant: str, dataset: str, label: str, gcdm_epochs: int, overrides: dict,
+                 doscond_epochs: int | None = None) -> tuple[dict, str]:
     """The variant's config values and where they come from (a preset's name or ``defaults``)."""
     from mmgc.presets import list_presets
 
@@ -64,6 +70,8 @@ def settings_for(variant: str, dataset: str, label: str, gcdm_epochs: int, overr
             values, source = load_preset(method, name), f"preset {method}:{name}"
     if method == "gcdm":
         values["epochs"] = gcdm_epochs
+    if method == "doscond":
+        values["epochs"] = doscond_epochs or DOSCOND_EPOCHS[dataset]
     values.update(fixed)
     values.update(overrides.get(variant, {}))
     return values, source
@@ -82,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ratios", default=None, help="labels to run, e.g. 1.3,0.9 (default: all three)")
     parser.add_argument("--seeds", default="0,1,2,3,4", help="condensation (= evaluation) seeds")
     parser.add_argument("--gcdm-epochs", type=int, default=600, help="GCDM outer steps")
+    parser.add_argument("--doscond-epochs", type=int, default=None,
+                        help="DosCond epochs (default: the released commands', Cora 5000, Citeseer 3000)")
     parser.add_argument("--epochs", type=int, default=600, help="evaluation epochs (protocol: 600)")
     parser.add_argument("--set", action="append", default=[], metavar="VARIANT.KEY=VALUE",
                         help="override one variant's setting (repeatable)")
@@ -126,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             n = int(n_train * r)
             ratio = n / graph.num_nodes
             for variant in variants:
-                values, source = settings_for(variant, dataset, label, args.gcdm_epochs, overrides)
+                values, source = settings_for(variant, dataset, label, args.gcdm_epochs, overrides,
+                                                args.doscond_epochs)
                 tests, vals, seconds = [], [], []
                 for seed in seeds:
                     method = create_method(VARIANTS[variant][0], values)

@@ -1,94 +1,232 @@
-"""The SR-GM study's answers, read from the stored rows of its three experiment files.
+"""The decisive SR-GM study, read from the stored rows of its sweeps: per budget and graph, each method's
+test accuracy, its verdicts against GCond and GCond-X, and what the condensed graphs and the damping did.
 
-Run the sweeps first (each resumes where it stopped):
+Run the sweeps first (each resumes where it stopped), then this report:
 
-    mmgc sweep tune_configs/table6_ablation_synthetic.yaml      # SGC condensation, selection on validation
-    mmgc sweep tune_configs/sr_gm_study_magb.yaml               # the same on magb-toys+synthfeat
-    mmgc sweep tune_configs/sr_gm_study_gcn.yaml                # GCN condensation (the paper's backbone)
-    mmgc sweep tune_configs/sr_gm_study_test_selected.yaml      # the authors' test-selected protocol
-    python benchmarks/sr_gm_study.py                            # this report (+ PNG curves)
+    mmgc sweep tune_configs/sr_gm_budget_120.yaml     # SGC condensation, 120 matching steps
+    mmgc sweep tune_configs/sr_gm_budget_600.yaml     #   600
+    mmgc sweep tune_configs/sr_gm_budget_1200.yaml    #   1,200
+    mmgc sweep tune_configs/sr_gm_study_gcn.yaml      # GCN condensation, the authors' lr_model, a live start
+    python benchmarks/sr_gm_study.py [--results results] [--margin 1]
 
-It prints, per graph:
-(a) every SR-GM form against GCond and GCond-X: test accuracy (mean ± std over condensation seeds),
-    the difference and a paired t-test over the shared seeds, and the lam validation chose;
-(b) how many points the test-selected protocol adds to each method (the same config selected on\n    validation and on test, paired over the seeds both have);
-(c) the synthetic graphs' structure: mean edge weight and share of entries at or above the
-    evaluation threshold (a structure-free graph shows density 0), per label;
-(d) the per-step gradient diagnostics of the kept SR-GM graphs: per-node conflict fraction and the
-    realised damping share ``ratio_x/damping`` at the first and last outer step of each epoch, as
-    means over the run's second half, and as curves (``--figures``).
-Only the final (best-config, every-seed) rows are used; the search trials that chose lam are not.
+Per experiment, one table (one Holm family: every comparison printed in it) with, per graph and
+method: the feature steps the run applied, test and validation accuracy (mean ± population std over
+condensation x evaluation seeds, and how many of each), the lam validation chose, the condensed
+graph's density (share of off-diagonal entries the evaluation keeps), the dead-backbone fraction
+(share of outer steps at which the backbone gave every synthetic node the same logits), the damping's
+share of the features' gradient (``ratio_x/damping`` = lam |dR/dX_S| / |dL_gm/dX_S|) and of the
+generator's (``gradnorm_s/damping / gradnorm_s/loss_gm``), both as means over the diagnosed steps of
+the run's second half; and each method's paired comparison with GCond and with GCond-X over the
+condensation seeds (`mmgc.harness.statistics`: difference test, equivalence within ±margin, Holm).
+Then the budget series: each method's difference to GCond and GCond-X across budgets, and a figure.
+With the authors' test-selected rows in the store (``sr_gm_study_test_selected``), also what that
+protocol adds over selecting the same configuration on validation. Only final rows (the kept
+configuration, every seed) are read; the search trials that chose lam are not.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 from mmgc.graph import CondensedGraph
+from mmgc.harness.statistics import (
+    DEFAULT_MARGIN_POINTS, Comparison, adjust_family, check_margin, compare, comparison_note, summary_of,
+)
 from mmgc.harness.store import ResultStore
-from mmgc.harness.tables.model import best_config_rows, compare
+from mmgc.harness.tables.model import best_config_rows
 
-VAL_EXPERIMENTS = ("table6_ablation_synthetic", "sr_gm_study_magb", "sr_gm_study_gcn")
-TEST_EXPERIMENT = "sr_gm_study_test_selected"
+BUDGET_SERIES = ("sr_gm_budget_120", "sr_gm_budget_600", "sr_gm_budget_1200")
+GCN_STUDY = "sr_gm_study_gcn"
+TEST_SELECTED = "sr_gm_study_test_selected"
 REFERENCES = ("GCond", "GCond-X")
-DIAGNOSTICS = ("conflict_frac/first", "conflict_frac/last", "ratio_x/damping/first", "ratio_x/damping/last")
+"""The study's references, by label; a label's backbone suffix (``GCond GCN``) keeps its reference."""
+
+Rows = list[Mapping[str, Any]]
 
 
-def graph_name(row: dict) -> str:
-    return row["dataset"] + (f" [{row['dataset_variant']}]" if row.get("dataset_variant") else "")
+def graph_name(row: Mapping[str, Any]) -> str:
+    return f"{row['dataset']}@{100 * row['ratio']:g}%" + (f" [{row['dataset_variant']}]" if row.get("dataset_variant") else "")
 
 
-def final_rows(store: ResultStore, experiment: str) -> list[dict]:
-    return [r for r in store.rows(experiment) if r["phase"] == "final" and r["status"] == "ok" and r["arch"] == "gcn"]
+def final_rows(store: ResultStore, experiment: str) -> Rows:
+    return [r for r in store.rows(experiment) if r["phase"] == "final" and r["status"] == "ok"]
 
 
-def mean_std(rows: list[dict], column: str = "test_metric") -> str:
-    values = [100 * float(r[column]) for r in rows if r.get(column) is not None]
-    if not values:
-        return "—"
-    return f"{statistics.fmean(values):.1f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.1f}"
+def by_graph_label(rows: Rows) -> dict[str, dict[str, Rows]]:
+    """graph -> label -> the rows of the label's kept configuration (a resumed search can leave finals
+    of an earlier best configuration in the store; they are not mixed in)."""
+    grouped: dict[str, dict[str, Rows]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        grouped[graph_name(r)][r["method_label"]].append(r)
+    return {g: {label: list(best_config_rows(rs)) for label, rs in labels.items()} for g, labels in grouped.items()}
 
 
-def diff_text(rows_a: list[dict], rows_b: list[dict]) -> str:
-    c = compare(rows_a, rows_b)
-    if c is None:
-        return "—"
-    p = "n/a" if c.p is None else ("<0.001" if c.p < 0.001 else f"{c.p:.2g}")
-    return f"{100 * c.diff:+.1f} (p {p})"
+def reference_of(label: str, labels: Sequence[str], reference: str) -> str | None:
+    """The reference's label among ``labels`` for ``label``: ``GCond GCN`` for ``SR-GM GCN`` when the
+    study has it, else ``GCond``; None for the reference itself."""
+    backbone = label.rsplit(" ", 1)[-1]
+    for name in (f"{reference} {backbone}", reference):
+        if name in labels and name != label:
+            return name
+    return None
 
 
-def lam_of(rows: list[dict]) -> str:
+# ---------------------------------------------------------------------------------------- per-row facts
+def summary_text(rows: Rows, column: str = "test_metric") -> str:
+    s = summary_of(r.get(column) for r in rows)
+    return "—" if s is None else f"{100 * s.mean:.1f} ± {100 * s.std:.1f}"
+
+
+def seeds_text(rows: Rows) -> str:
+    return f"{len({r['condense_seed'] for r in rows})}×{len({r['eval_seed'] for r in rows})}"
+
+
+def per_graph(rows: Rows) -> list[Mapping[str, Any]]:
+    """One row per condensed graph (its evaluation seeds share every condensation column)."""
+    return list({r["trial_id"]: r for r in rows}.values())
+
+
+def mean_of(rows: Rows, column: str, digits: int = 2) -> str:
+    values = [float(r[column]) for r in per_graph(rows) if r.get(column) is not None]
+    return f"{statistics.fmean(values):.{digits}f}" if values else "—"
+
+
+def steps_text(rows: Rows) -> str:
+    values = sorted({int(r["feature_steps"]) for r in rows if r.get("feature_steps") is not None})
+    return "—" if not values else (str(values[0]) if len(values) == 1 else f"{values[0]}–{values[-1]}")
+
+
+def lam_text(rows: Rows) -> str:
     lams = sorted({json.loads(r["method_config"] or "{}").get("lam") for r in rows} - {None})
     return ",".join(f"{v:g}" for v in lams) or "—"
 
 
-def by_graph_label(rows: list[dict]) -> dict[str, dict[str, list[dict]]]:
-    """graph -> label -> the rows of the label's final config with the best mean validation metric (a
-    resumed search can leave finals of an earlier best config in the store; they are not mixed in)."""
-    grouped: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
-    for r in rows:
-        grouped[graph_name(r)][r["method_label"]].append(r)
-    return {graph: {label: list(best_config_rows(rs)) for label, rs in labels.items()} for graph, labels in grouped.items()}
+def histories(rows: Rows) -> list[list[dict]]:
+    """The per-epoch histories of the kept condensed graphs (``keep_graphs: true``)."""
+    paths = sorted({r["artifact_path"] for r in rows if r.get("artifact_path")})
+    return [CondensedGraph.load(p).info["history"] for p in paths if Path(p).is_file()]
 
 
-def print_comparisons(title: str, groups: dict[str, dict[str, list[dict]]]) -> None:
-    print(f"\n## (a) {title}: test % (mean ± std over condensation seeds), difference and paired t-test\n")
+def second_half(history: list[dict]) -> list[dict]:
+    last = max((h["epoch"] for h in history), default=0)
+    return [h for h in history if h["epoch"] >= last / 2]
+
+
+def damping_shares(rows: Rows) -> tuple[str, str]:
+    """Mean over the kept graphs' diagnosed epochs in each run's second half of the damping's share of
+    the features' gradient and of the generator's; '—' where the method has no damping term."""
+    features, generator = [], []
+    for history in histories(rows):
+        for h in second_half(history):
+            if _finite(h.get("ratio_x/damping")):
+                features.append(h["ratio_x/damping"])
+            if _finite(h.get("gradnorm_s/damping")) and _finite(h.get("gradnorm_s/loss_gm")) and h["gradnorm_s/loss_gm"] > 0:
+                generator.append(h["gradnorm_s/damping"] / h["gradnorm_s/loss_gm"])
+    return tuple(f"{statistics.fmean(v):.3g}" if v else "—" for v in (features, generator))
+
+
+def _finite(value: Any) -> bool:
+    return value is not None and math.isfinite(float(value))
+
+
+# ---------------------------------------------------------------------------------------- tables
+def comparisons_of(groups: dict[str, dict[str, Rows]], margin: float) -> dict[tuple[str, str, str], Comparison]:
+    """(graph, label, reference) -> the paired comparison label - reference, Holm-adjusted over all of them."""
+    raw: dict[tuple[str, str, str], Comparison] = {}
     for graph, labels in groups.items():
-        refs = [label for label in labels if label.split(" ")[0] in REFERENCES]
-        print(f"### {graph}\n")
-        print("| label | test | val | lam | " + " | ".join(f"vs {ref}" for ref in refs) + " |")
-        print("|---" * (4 + len(refs)) + "|")
         for label, rows in labels.items():
-            cells = [diff_text(rows, labels[ref]) if ref != label else "" for ref in refs]
-            print(f"| {label} | {mean_std(rows)} | {mean_std(rows, 'val_metric')} | {lam_of(rows)} | " + " | ".join(cells) + " |")
-        print()
+            for reference in REFERENCES:
+                ref = reference_of(label, list(labels), reference)
+                if ref is not None and (c := compare(rows, labels[ref], margin)) is not None:
+                    raw[(graph, label, reference)] = c
+    adjusted = adjust_family(raw.values())
+    return {key: adjusted[id(c)] for key, c in raw.items()}
 
 
-def config_without_selection(row: dict) -> str:
+def comparison_text(c: Comparison | None) -> str:
+    return "" if c is None else f"{100 * c.diff:+.1f} {c.verdict_text()} ({c.evidence()})"
+
+
+def print_experiment(experiment: str, groups: dict[str, dict[str, Rows]], margin: float
+                     ) -> dict[tuple[str, str, str], Comparison]:
+    tests = comparisons_of(groups, margin)
+    print(f"\n## {experiment}\n")
+    header = ["graph", "method", "feature steps", "test %", "val %", "seeds (cond×eval)", "lam", "density",
+              "dead backbone", "damping share X", "damping share S", *(f"vs {ref}" for ref in REFERENCES)]
+    print("| " + " | ".join(header) + " |")
+    print("|---" * len(header) + "|")
+    for graph, labels in groups.items():
+        for label, rows in labels.items():
+            share_x, share_s = damping_shares(rows)
+            cells = [graph, label, steps_text(rows), summary_text(rows), summary_text(rows, "val_metric"),
+                     seeds_text(rows), lam_text(rows), mean_of(rows, "adj_density"), mean_of(rows, "dead_backbone"),
+                     share_x, share_s, *(comparison_text(tests.get((graph, label, ref))) for ref in REFERENCES)]
+            print("| " + " | ".join(cells) + " |")
+    family = sum(c.tested for c in tests.values())
+    print(f"\n{comparison_note(margin, family)}")
+    return tests
+
+
+def print_budget_series(series: dict[int, dict[tuple[str, str, str], Comparison]]) -> None:
+    """Each method's difference to each reference, budget by budget (verdicts as in the budget's table)."""
+    if len(series) < 2:
+        return
+    budgets = sorted(series)
+    keys = sorted({key for tests in series.values() for key in tests})
+    print("\n## The budget series: difference to the reference (points) and verdict, by matching steps\n")
+    print("| graph | method | reference | " + " | ".join(f"{b} steps" for b in budgets) + " |")
+    print("|---" * (3 + len(budgets)) + "|")
+    for graph, label, reference in keys:
+        cells = []
+        for b in budgets:
+            c = series[b].get((graph, label, reference))
+            cells.append("—" if c is None else f"{100 * c.diff:+.1f} {c.verdict_text()}")
+        print(f"| {graph} | {label} | {reference} | " + " | ".join(cells) + " |")
+
+
+def plot_budget_series(points: dict[str, dict[str, list[tuple[int, Rows]]]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    graphs = sorted(points)
+    labels = sorted({label for by_label in points.values() for label in by_label})
+    fig, axes = plt.subplots(1, len(graphs), figsize=(5.2 * len(graphs), 4.0), squeeze=False)
+    for ax, graph in zip(axes[0], graphs):
+        for label, budget_rows in sorted(points[graph].items()):
+            stats = [(b, summary_of(r.get("test_metric") for r in rows)) for b, rows in sorted(budget_rows)]
+            stats = [(b, s) for b, s in stats if s is not None]
+            if not stats:
+                continue
+            budgets = [b for b, _ in stats]
+            means = [100 * s.mean for _, s in stats]
+            stds = [100 * s.std for _, s in stats]
+            ax.errorbar(budgets, means, yerr=stds, marker="o", capsize=3, lw=1.4, color=f"C{labels.index(label)}",
+                        label=label)
+        ax.set_xscale("log")
+        ax.set_xticks(sorted({b for rows in points[graph].values() for b, _ in rows}))
+        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set_xlabel("matching (outer) steps")
+        ax.set_ylabel("test accuracy % (mean ± std)")
+        ax.set_title(graph, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8, loc="best")
+    fig.suptitle("SR-GM study: test accuracy by condensation budget (equal feature steps within a budget)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    print(f"\nfigure: {path}")
+
+
+def config_without_selection(row: Mapping[str, Any]) -> str:
     """The row's method config without the checkpoint-selection split: what a test-selected cell and
     its validation-selected twin share."""
     config = json.loads(row["method_config"] or "{}")
@@ -96,125 +234,57 @@ def config_without_selection(row: dict) -> str:
     return json.dumps(config, sort_keys=True)
 
 
-def print_test_selection_gain(val_rows: list[dict], test_rows: list[dict]) -> None:
-    print("\n## (b) points added by the test-selected protocol (the same config, selected on validation vs on test;")
-    print("paired over the condensation seeds both have)\n")
-    print("| graph | test-selected label | lam | val-selected test | test-selected test | gain |")
-    print("|---|---|---|---|---|---|")
-    twins: dict[tuple, list[dict]] = defaultdict(list)
+def print_test_selection_gain(val_rows: Rows, test_rows: Rows, margin: float) -> None:
+    """What the authors' test-selected protocol adds: the same configuration selected on test against
+    selected on validation, paired over the condensation seeds both have."""
+    twins: dict[tuple, Rows] = defaultdict(list)
     for r in val_rows:
         twins[(graph_name(r), config_without_selection(r))].append(r)
-    cells: dict[tuple, list[dict]] = defaultdict(list)
+    cells: dict[tuple, Rows] = defaultdict(list)
     for r in test_rows:
         cells[(graph_name(r), r["method_label"], config_without_selection(r))].append(r)
-    for (graph, label, config), rows in sorted(cells.items()):
-        seeds = {r["condense_seed"] for r in rows}
-        base = [r for r in twins.get((graph, config), []) if r["condense_seed"] in seeds]
-        if not base:
-            print(f"| {graph} | {label} | {lam_of(rows)} | no validation-selected twin | {mean_std(rows)} | — |")
-            continue
-        print(f"| {graph} | {label} | {lam_of(rows)} | {mean_std(base)} | {mean_std(rows)} | {diff_text(rows, base)} |")
-
-
-def print_structure(groups) -> None:
-    print("\n## (c) the condensed graphs' structure (mean over seeds)\n")
-    print("| graph | label | mean edge weight | share of entries >= threshold |")
-    print("|---|---|---|---|")
-    for graph, labels in groups.items():
-        for label, rows in labels.items():
-            per_graph = {r["trial_id"]: r for r in rows}.values()  # one condensed graph per trial
-            means = [float(r["adj_mean"]) for r in per_graph if r.get("adj_mean") is not None]
-            dens = [float(r["adj_density"]) for r in per_graph if r.get("adj_density") is not None]
-            if means:
-                print(f"| {graph} | {label} | {statistics.fmean(means):.3f} | {statistics.fmean(dens):.3f} |")
-
-
-def histories(rows: list[dict]) -> list[list[dict]]:
-    out = []
-    for path in sorted({r["artifact_path"] for r in rows if r.get("artifact_path")}):
-        if Path(path).is_file():
-            out.append(CondensedGraph.load(path).info["history"])
-    return out
-
-
-def series(history: list[dict], key: str) -> list[tuple[int, float]]:
-    return [(h["epoch"], float(h[key])) for h in history if h.get(key) is not None]
-
-
-def print_diagnostics(groups, labels: tuple[str, ...], figures: Path | None) -> None:
-    print("\n## (d) per-step diagnostics of the kept graphs (mean over the run's second half and seeds)\n")
-    print("| graph | label | graphs | " + " | ".join(DIAGNOSTICS) + " |")
-    print("|---" * (3 + len(DIAGNOSTICS)) + "|")
-    curves: dict[tuple[str, str], list[list[dict]]] = {}
-    for graph, by_label in groups.items():
-        for label in labels:
-            hs = histories(by_label.get(label, []))
-            if not hs:
-                continue
-            curves[(graph, label)] = hs
-            halves = [max(x["epoch"] for x in h) / 2 for h in hs]  # the second half of each run
-            cells = []
-            for key in DIAGNOSTICS:
-                vals = [v for h, half in zip(hs, halves) for e, v in series(h, key) if e >= half]
-                cells.append(f"{statistics.fmean(vals):.2f}" if vals else "—")
-            print(f"| {graph} | {label} | {len(hs)} | " + " | ".join(cells) + " |")
-    if figures is not None and curves:
-        plot_curves(curves, figures / "sr_gm_study_diagnostics.png")
-
-
-def plot_curves(curves, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    graphs = sorted({g for g, _ in curves})
-    fig, axes = plt.subplots(2, len(graphs), figsize=(4.2 * len(graphs), 6.4), squeeze=False, sharex="col")
-    for col, graph in enumerate(graphs):
-        for (g, label), hs in sorted(curves.items()):
-            if g != graph:
-                continue
-            for row, (key, name) in enumerate((("conflict_frac/last", "conflict fraction (last step)"),
-                                                ("ratio_x/damping/last", "damping share (last step)"))):
-                ax = axes[row][col]
-                for i, h in enumerate(hs):
-                    pts = series(h, key)
-                    if pts:
-                        ax.plot(*zip(*pts), color=f"C{sorted({lb for _, lb in curves}).index(label)}",
-                                alpha=0.8, lw=1.2, label=label if i == 0 else None)
-                ax.set_ylabel(name)
-                if row == 1:
-                    ax.set_xlabel("epoch")
-                    ax.set_yscale("log")
-        axes[0][col].set_title(graph, fontsize=9)
-        axes[0][col].legend(fontsize=7, loc="best")
-    fig.suptitle("SR-GM study: per-step diagnostics of the kept graphs (one line per condensation seed)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    print(f"\ncurves: {path}")
+    raw = {key: compare(rows, twins[(key[0], key[2])], margin) for key, rows in cells.items() if twins.get((key[0], key[2]))}
+    tests = adjust_family(c for c in raw.values() if c is not None)
+    if not raw:
+        return
+    print("\n## Points added by the test-selected protocol (the same configuration selected on test vs on validation)\n")
+    print("| graph | label | lam | validation-selected test % | test-selected test % | gain |")
+    print("|---|---|---|---|---|---|")
+    for (graph, label, config), c in sorted(raw.items()):
+        rows = cells[(graph, label, config)]
+        print(f"| {graph} | {label} | {lam_text(rows)} | {summary_text(twins[(graph, config)])} | {summary_text(rows)} | "
+              f"{comparison_text(tests.get(id(c)) if c is not None else None)} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default="results", help="results root of the sweeps (default: results)")
+    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN_POINTS,
+                        help=f"equivalence margin in points of accuracy (default {DEFAULT_MARGIN_POINTS:g})")
     parser.add_argument("--figures", default="benchmarks/figures", help="folder for the PNG ('' for none)")
     args = parser.parse_args()
+    margin = check_margin(args.margin)
     store = ResultStore(args.results)
-    val_rows = [r for e in VAL_EXPERIMENTS for r in final_rows(store, e)]
-    if not val_rows:
-        raise SystemExit(f"no final rows of {', '.join(VAL_EXPERIMENTS)} under {args.results}: run the sweeps first")
-    for experiment in VAL_EXPERIMENTS:
+    experiments = [e for e in (*BUDGET_SERIES, GCN_STUDY) if final_rows(store, e)]
+    if not experiments:
+        raise SystemExit(f"no final rows of {', '.join((*BUDGET_SERIES, GCN_STUDY))} under {args.results}: run the sweeps first")
+    series: dict[int, dict] = {}
+    points: dict[str, dict[str, list[tuple[int, Rows]]]] = defaultdict(lambda: defaultdict(list))
+    for experiment in experiments:
         groups = by_graph_label(final_rows(store, experiment))
-        if groups:
-            print_comparisons(f"{experiment}, selection on validation", groups)
-    val_groups = by_graph_label(val_rows)
-    test_rows = final_rows(store, TEST_EXPERIMENT)
+        tests = print_experiment(experiment, groups, margin)
+        if experiment in BUDGET_SERIES:
+            budget = max(int(r["outer_steps"]) for labels in groups.values() for rows in labels.values() for r in rows)
+            series[budget] = tests
+            for graph, labels in groups.items():
+                for label, rows in labels.items():
+                    points[graph][label].append((budget, rows))
+    print_budget_series(series)
+    if args.figures and len(series) >= 2:
+        plot_budget_series(points, Path(args.figures) / "sr_gm_budget_series.png")
+    test_rows = final_rows(store, TEST_SELECTED)
     if test_rows:
-        print_test_selection_gain(val_rows, test_rows)
-    print_structure(val_groups)
-    print_diagnostics(val_groups, ("SR-GM", "SR-GM relative", "SR-GM (authors)", "SR-GM w/o D"),
-                      Path(args.figures) if args.figures else None)
+        print_test_selection_gain([r for e in experiments for r in final_rows(store, e)], test_rows, margin)
 
 
 if __name__ == "__main__":
