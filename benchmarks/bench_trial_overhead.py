@@ -59,7 +59,7 @@ def main() -> None:
     record = tracking.SweepTracking(uri=uri, experiment_id=tracking.init_store(uri, "overhead"),
                                     experiment="overhead").as_dict()
     options = {"width": 128} if args.dataset == "lastfm-2k" else {}
-    print(f"| trial | method | total s | condense s | evaluate s | outside s | of which: dataset load, MLflow, store |")
+    print("| trial | method | total s | condense s | evaluate s | outside s | of which: dataset load, MLflow, store |")
     print("|---|---|---|---|---|---|---|")
     outside: dict[str, list[float]] = collections.defaultdict(list)
     for i, (method, config) in enumerate(TRIALS):
