@@ -42,7 +42,7 @@ def installed_methods() -> list[str]:
 def test_every_registered_method_condenses_and_is_evaluated(name, graph):
     from mmgc.harness.evaluate import EvalConfig, evaluate
 
-    condensed = create_method(name, small_config(name)).condense(graph, 0.2, Context(seed=0))
+    condensed = create_method(name, small_config(name)).condense_measured(graph, 0.2, Context(seed=0))  # as a trial does
     n = condensed.num_nodes
     assert n == condensed.info["n"] == int(0.2 * graph.num_visible_nodes)
     assert condensed.x.shape == (n, graph.x.shape[1]) and condensed.modalities == graph.modalities
