@@ -343,27 +343,24 @@ class CondensedInfo(TypedDict, total=False):
     `CondensationMethod.from_selection` and `CondensationMethod.from_learned` write every key but
     ``selection_split``. A missing key leaves its result column empty.
 
-    ================  ==================================================================================
-    key               meaning (who reads it)
-    ================  ==================================================================================
-    method            the registered name (rows' ``method``; the ``mmgc run`` summary line)
-    config            the full config as a dict, defaults included (``method_config``, ``config_hash``)
-    dataset           the source graph's name (``mmgc evaluate`` refuses a graph of another dataset)
-    setting           transductive or inductive, as the source graph
-    ratio             the requested ``n / N`` (rows' ``ratio``; the summary line)
-    n                 the synthetic nodes
-    visible_nodes     N, the nodes the method could see (`plan_budget`; the summary line's "of N")
-    seed              the condensation seed (``condense_seed``)
-    device            where it condensed
-    condense_arch     the backbone that shaped the graph, None when none (``condense_arch``; Table 4)
-    wall_seconds      condensation wall time (``condense_seconds``; the summary line); this key and the
-                      next two are `CondensationMethod.condense_measured`'s
-    cpu_seconds       condensation CPU time, all threads (``condense_cpu_seconds``)
-    peak_memory_mb    peak resident memory while condensing (``condense_peak_mb``)
-    history           per-epoch metric dicts (MLflow metrics, the curves in the figures)
-    selected          the visible node ids a selection kept (coresets)
-    selection_split   ``test`` when a checkpoint was chosen on test metrics (flags the rows)
-    ================  ==================================================================================
+    | key | meaning (who reads it) |
+    |---|---|
+    | ``method`` | the registered name (rows' ``method``; the ``mmgc run`` summary line) |
+    | ``config`` | the full config as a dict, defaults included (``method_config``, ``config_hash``) |
+    | ``dataset`` | the source graph's name (``mmgc evaluate`` refuses a graph of another dataset) |
+    | ``setting`` | transductive or inductive, as the source graph |
+    | ``ratio`` | the requested ``n / N`` (rows' ``ratio``; the summary line) |
+    | ``n`` | the synthetic nodes |
+    | ``visible_nodes`` | N, the nodes the method could see (`plan_budget`; the summary line's "of N") |
+    | ``seed`` | the condensation seed (``condense_seed``) |
+    | ``device`` | where it condensed |
+    | ``condense_arch`` | the backbone that shaped the graph, None when none (``condense_arch``; Table 4) |
+    | ``wall_seconds`` | condensation wall time (``condense_seconds``; the summary line); this key and the next two are `CondensationMethod.condense_measured`'s |
+    | ``cpu_seconds`` | condensation CPU time, all threads (``condense_cpu_seconds``) |
+    | ``peak_memory_mb`` | peak resident memory while condensing (``condense_peak_mb``) |
+    | ``history`` | per-epoch metric dicts (MLflow metrics, the curves in the figures) |
+    | ``selected`` | the visible node ids a selection kept (coresets) |
+    | ``selection_split`` | ``test`` when a checkpoint was chosen on test metrics (flags the rows) |
     """
 
     method: str

@@ -12,7 +12,7 @@ threads sleep at once.
 Passive waiting removes the spinning, not the waiting: every parallel region still waits for all
 its threads, and on cores shared with more runnable processes than cores (load average above the
 core count) a thread the scheduler has parked makes every region wait for a time slice: two threads
-then took many times the wall time of one (README, "CPU threads"). So a process uses **one** thread unless told otherwise (``OMP_NUM_THREADS=1``
+then took many times the wall time of one (docs/performance.md, "CPU threads"). So a process uses **one** thread unless told otherwise (``OMP_NUM_THREADS=1``
 is the default): more threads are a deliberate choice, for a machine whose cores are its own.
 
 **Huge pages.** The structure generator's pairwise layers make tensors of tens of MB every step.

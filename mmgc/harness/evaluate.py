@@ -1,4 +1,4 @@
-"""The one evaluation protocol (DESIGN.md), used by every table.
+"""The one evaluation protocol (docs/design.md, "The evaluation protocol"), used by every table.
 
 `evaluate` trains a fresh backbone on a condensed graph and scores it on the original graph;
 `evaluate_original` trains the same backbone on the original training graph (the "Original" column).

@@ -1,54 +1,8 @@
 """Experiment files (`tune_configs/*.yaml`): a typed schema, checked as a whole before anything runs.
 
-An unknown key, a missing key or a bad value is an `InputError` whose one line names the file, the
-key (as a path, e.g. ``methods[2].search.lr_feat``) and what was expected. Method configs and
-dataset options are checked against the method's and the dataset's own typed configs, every value a
-search may give (each ``choice``, both bounds of a range) and every grid combination included, so a
-sweep never starts with a value that would fail its first trial. Numbers are finite, seeds at most
-`MAX_SEED`, ``resources.cpu`` at most `mmgc.runtime.MAX_THREADS`, a grid at most `MAX_GRID`
-combinations; a continuous range (``uniform``, ``loguniform``) for an integer key and a key given
-twice in one mapping are errors.
-
-Format (every key but ``name``, ``datasets`` and ``methods`` is optional)::
-
-    name: table2_main_synthetic        # experiment name (letters, digits, . _ -)
-    description: free text
-    results: results                   # results root: a path (relative to the working directory) or a URI
-    mlflow_uri: null                   # MLflow tracking URI (null: the tracking default)
-    datasets:
-      - name: synth-ele-fashion        # a registered dataset
-        options: {alignment: aligned}  # its typed options (feature encoder, alignment, scale, ...)
-        root: null                     # directory of published files (real datasets)
-        modalities: [text]             # keep only these modalities (default: all; Figure 3's text-/image-only)
-        ratios: [0.001, 0.005]         # condensation ratios for this dataset
-    methods:
-      - name: sr_gm                    # a registered method, or `original` (the whole-graph column)
-        label: "SR-GM"                 # name in results and tables (default: the method name)
-        preset: cora                   # a named preset's values (`mmgc methods info M`); fixed/search/grid win
-        fixed: {epochs: 200}           # config values (the rest: the method's defaults)
-        search: declared               # `declared` (the method's own space) or a mapping:
-                                       #   key: {loguniform: [lo, hi]} | {uniform: [lo, hi]}
-                                       #        | {int: [lo, hi]} | {choice: [a, b, ...]}
-        grid: {lambda_: [1, 10]}       # one fixed cell per combination (labels get [key=value]; at most MAX_GRID)
-        n_trials: 20                   # Optuna trials per cell (default: search.n_trials)
-        archs: [sage]                  # evaluation architectures of this entry (default: evaluation.archs)
-        regularizers: "optimag"        # training-time regularizers of this entry's evaluation (default:
-                                       #   evaluation.regularizers; "none" for none); give each setting its own label
-    search: {n_trials: 10, sampler: tpe, seed: 0}
-    seeds: {condense: [0, 1, 2], eval: [0, 1, 2]}
-    evaluation:
-      archs: [gcn]                     # evaluation architectures
-      options: {epochs: 600}           # fields of the protocol's EvalConfig (hidden, epochs, edge_threshold, ...)
-      regularizers: null               # training-time regularizers, e.g. "optimag" or "dagr:weight=0.1"
-    resources: {cpu: 1, gpu: 0.25, time_budget_s: null}
-    keep_graphs: false                 # keep each condensed graph file under the results root
-    x-gm: &gm {epochs: 200}            # top-level keys starting with x- are ignored: YAML anchors
-                                       # to share values (`fixed: *gm`, or `fixed: {<<: *gm, lam: 10}`)
-
-A cell is (dataset entry, ratio, method entry). Cells with a search space get one Optuna study
-searched with ``search`` seeds' first condensation seed on the validation metric; every cell's best
-(or fixed) config is then re-run over all condensation seeds (phase ``final``). `original` cells
-run once per dataset (ratio 1.0) over the evaluation seeds.
+`load_experiment` reads a file into an `Experiment`; a wrong key or value is an `InputError` whose one
+line names the file, the key and what was expected. The format, every key and every check are
+documented on the documentation site's "Experiments" page (``docs/experiments.md``).
 """
 
 from __future__ import annotations

@@ -10,11 +10,13 @@ exposed as config, never chosen by name: its Cora/Citeseer commands condense wit
 learning rates.
 
 GCond-X (features only, no structure) is the configuration ``structure=none``: the synthetic graph
-has no edges during matching and in the result, and every epoch steps the features. (The official
-code obtains GCond-X with ``--lr_adj=0``: its matching then still runs through the randomly
-initialised, never-updated PGE graph, 10 of every 50 epochs update nothing, and only the evaluation
-replaces the adjacency by zeros. `benchmarks/bench_gcond_cora.py` therefore also reports GCond's own
-features evaluated without edges.)
+has no edges during matching and in the result. Its features are stepped on GCond's feature epochs
+(``feature_schedule=alternate``, the default: the same feature steps as GCond at the same epochs) or
+on every epoch (``feature_schedule=every_epoch``). (The official code obtains GCond-X with
+``--lr_adj=0``: its matching then still runs through the randomly initialised, never-updated PGE
+graph, 10 of every 50 epochs update nothing, and only the evaluation replaces the adjacency by zeros.
+`benchmarks/bench_gcond_cora.py` therefore also reports GCond's own features evaluated without
+edges.)
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class GCondConfig(StructureLearningConfig):
     Attributes:
         backbone: the matching backbone; SGC by default, as GCond's published Cora and Citeseer
             commands (``--sgc=1``): with a GCN the generator can saturate into a complete graph whose
-            nodes average together (the README gives the measured figures).
+            nodes average together (docs/results/gcond-cora.md gives the measured figures).
         structure: ``pge`` (GCond) or ``none`` (GCond-X: no edges).
         pge_hidden: PGE width (GCond: 128; 256 for its large graphs).
         pge_layers: PGE linear layers (GCond: 3).
@@ -51,8 +53,8 @@ class GCondConfig(StructureLearningConfig):
             ``logit(pge_init_weight)``, so the first synthetic graph has edges of about that weight.
             Why: on the dense start a GCN backbone's normalised propagation averages all synthetic
             nodes together, every node feeds the same input to each hidden unit, and a few inner
-            steps can kill every ReLU at once (``dead_backbone`` in the history; the README gives
-            the measured figures). A sparse start keeps the nodes apart.
+            steps can kill every ReLU at once (``dead_backbone`` in the history; docs/results/dead-backbone.md
+            gives the measured figures). A sparse start keeps the nodes apart.
     """
 
     backbone: str = "sgc"

@@ -1,4 +1,4 @@
-"""The evaluation protocol's rules, written once (DESIGN.md; GCond's tester).
+"""The evaluation protocol's rules, written once (docs/design.md, "The evaluation protocol"; GCond's tester).
 
 The harness's evaluation (`mmgc.harness.evaluate.EvalConfig`), the gradient-matching engine's
 validation selection of its checkpoints and the coresets' embedding GCN all train a backbone the

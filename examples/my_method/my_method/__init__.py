@@ -1,1 +1,1 @@
-"""An example mmgc plug-in package (see the README's "Write your own method")."""
+"""An example mmgc plug-in package (see docs/write-a-method.md)."""

@@ -49,8 +49,8 @@ SET = typer.Option(None, "--set", "-s", help="Method config key=value (repeatabl
 SEED = typer.Option(0, "--seed", help="Condensation seed.")
 DEVICE = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
 THREADS = typer.Option(None, "--threads", help="torch CPU threads of this process (default: OMP_NUM_THREADS, which "
-                       "mmgc sets to 1 when unset; 2 on an idle 2-core machine made n = 300 epochs faster: README, "
-                       "'CPU threads and condensation speed').")
+                       "mmgc sets to 1 when unset; 2 on an idle 2-core machine made n = 300 epochs faster: "
+                       "docs/performance.md, 'CPU threads').")
 ARCH = typer.Option("gcn", "--arch", "-a", help="Evaluation architectures, comma-separated: gcn,sgc,sage,gat,mlp,mmgcn.")
 RUNS = typer.Option(5, "--runs", help="Evaluation seeds per architecture.")
 SEED_START = typer.Option(0, "--seed-start", help="First evaluation seed (seeds are seed-start .. seed-start+runs-1).")
