@@ -117,9 +117,9 @@ def main(argv: list[str] | None = None) -> None:
                 wall, cpu = medians[path]
                 gflops = flop[(cell, method)] / 1e9
                 reached = gflops / (wall / 1000)
-                speedup = medians["loop"][0] / wall if "loop" in medians else float("nan")
+                speedup = f"{medians['loop'][0] / wall:.2f}x" if "loop" in medians else "— (loop not run)"
                 print(f"| {cell} | {method} | {path} | {wall:.1f} | {cpu:.1f} | {gflops:.2f} G | "
-                      f"{reached:.1f} GFLOP/s ({100 * reached / rate:.0f}%) | {speedup:.2f}x |")
+                      f"{reached:.1f} GFLOP/s ({100 * reached / rate:.0f}%) | {speedup} |")
                 figures.append(dict(cell=cell, method=method, path=path, ms_per_step_wall=wall, ms_per_step_cpu=cpu,
                                     gflop_per_step=gflops, rate_gflops=reached, machine_gflops=rate))
     if args.json:
