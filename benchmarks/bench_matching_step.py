@@ -21,6 +21,13 @@ machine's float32 product rate.
     python benchmarks/bench_matching_step.py                       # both paths, the quickstart cells
     python benchmarks/bench_matching_step.py --cells n300 --rounds 1
     python benchmarks/bench_matching_step.py --threads 2 --paths batched
+    python benchmarks/bench_matching_step.py --profile --rounds 0   # where a step's time goes, per path
+
+``--profile`` also runs each (cell, method, path) once under ``torch.profiler`` (epochs after the first)
+and prints where a step's time goes: the operators' own CPU time grouped as matrix products,
+gather/scatter and index work, and other operators (elementwise, reductions, copies), and what is left of
+the wall time outside every operator (Python, autograd bookkeeping and dispatch). The profiler's own
+cost inflates the last part; its shares, not its milliseconds, are the figure.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import argparse
 import json
 import os
 import statistics
+import time
 import warnings
 
 from timing import matmul_rates
@@ -52,6 +60,44 @@ def step_times(history: list[dict], outer_loop: int) -> tuple[float, float]:
             1000 * statistics.median(h["cpu_seconds"] for h in epochs) / outer_loop)
 
 
+PRODUCTS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_sparse_mm", "aten::_sparse_addmm",
+            "aten::addmv", "aten::mv", "aten::dot")
+INDEXING = ("aten::index", "aten::index_select", "aten::index_add_", "aten::index_put_", "aten::_index_put_impl_",
+            "aten::gather", "aten::scatter_add_", "aten::scatter_", "aten::scatter_reduce", "aten::sort",
+            "aten::argsort", "aten::unique", "aten::_unique2", "aten::searchsorted", "aten::nonzero",
+            "aten::masked_select", "aten::cumsum", "aten::bincount", "aten::randperm", "aten::multinomial")
+
+
+def step_breakdown(events, wall_ms: float, steps: int) -> dict[str, float]:
+    """Milliseconds per step by kind of work, from a profile's per-operator self CPU times (microseconds)."""
+    parts = {"products": 0.0, "gather/scatter/index": 0.0, "other operators": 0.0}
+    for event in events:
+        kind = ("products" if event.key in PRODUCTS else
+                "gather/scatter/index" if event.key in INDEXING else "other operators")
+        parts[kind] += event.self_cpu_time_total / 1000
+    parts["outside operators"] = max(wall_ms - sum(parts.values()), 0.0)
+    return {kind: ms / steps for kind, ms in parts.items()}
+
+
+class ProfiledEpochs:
+    """A condensation reporter that runs ``torch.profiler`` between the reports of two epochs."""
+
+    def __init__(self, torch, first: int, last: int):
+        self.torch, self.first, self.last = torch, first, last
+        self.profiler = None
+        self.events, self.wall_ms = [], 0.0
+
+    def report(self, step: int, metrics) -> None:
+        if step == self.first:
+            self.profiler = self.torch.profiler.profile(activities=[self.torch.profiler.ProfilerActivity.CPU])
+            self.profiler.start()
+            self.started = time.perf_counter()
+        elif step == self.last:
+            self.profiler.stop()
+            self.wall_ms = 1000 * (time.perf_counter() - self.started)
+            self.events = self.profiler.key_averages()
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cells", default="lastfm-5,conflict-3")
@@ -60,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=None, help="also write the figures here")
+    p.add_argument("--profile", action="store_true", help="also print where a step's time goes (torch.profiler)")
     args = p.parse_args(argv)
 
     import torch
@@ -93,38 +140,66 @@ def main(argv: list[str] | None = None) -> None:
             two.condense(graph, ratio, Context(seed=0))
         return counter.get_total_flops() / (2 * two.config.outer_loop)
 
-    samples: dict[tuple, list[tuple[float, float]]] = {}
-    for round_ in range(args.rounds):
+    def profile_step(cell: str, method: str, path: str) -> tuple[dict[str, float], float]:
+        """One condensation, profiled from the end of its first epoch to the end of its second-to-last
+        (set-up, the first epoch and the final selection left out)."""
+        _, _, ratio, config = CELLS[cell]
+        graph = graphs[cell]
+        if ratio is None:
+            ratio = 300 / graph.visible_graph().num_nodes + 1e-9
+        m = create_method(method, dict(config, **METHOD_EXTRA.get(method, {})))
+        m.gradient_path = path
+        window = ProfiledEpochs(torch, first=0, last=m.config.epochs - 2)
+        m.condense(graph, ratio, Context(seed=0, reporter=window))
+        steps = (window.last - window.first) * m.config.outer_loop
+        return step_breakdown(window.events, window.wall_ms, steps), window.wall_ms / steps
+
+    figures = []
+    if args.rounds:  # --rounds 0: the profile alone
+        samples: dict[tuple, list[tuple[float, float]]] = {}
+        for round_ in range(args.rounds):
+            for cell in cells:
+                for method in methods:
+                    for path in paths:
+                        condensed, outer = run(cell, method, path)
+                        samples.setdefault((cell, method, path), []).append(step_times(condensed.info["history"], outer))
+            print(f"round {round_ + 1}/{args.rounds} done (load {os.getloadavg()[0]:.2f})", flush=True)
+        flop = {(cell, method): run(cell, method, "batched", flops=True) for cell in cells for method in methods}
+        rate = matmul_rates(torch)["PGE block 2048x128x128"]
+
+        print(f"\nthreads {args.threads}; float32 product rate {rate:.0f} GFLOP/s (2,048 x 128 x 128); "
+              f"medians of {args.rounds} interleaved rounds\n")
+        print("| cell | method | path | ms/step (wall) | ms/step (CPU) | FLOP/step | rate reached | loop / batched |")
+        print("|---|---|---|---|---|---|---|---|")
+        for cell in cells:
+            for method in methods:
+                medians = {q: (statistics.median(s[0] for s in samples[(cell, method, q)]),
+                               statistics.median(s[1] for s in samples[(cell, method, q)])) for q in paths}
+                for path in paths:
+                    wall, cpu = medians[path]
+                    gflops = flop[(cell, method)] / 1e9
+                    reached = gflops / (wall / 1000)
+                    speedup = f"{medians['loop'][0] / wall:.2f}x" if "loop" in medians else "— (loop not run)"
+                    print(f"| {cell} | {method} | {path} | {wall:.1f} | {cpu:.1f} | {gflops:.2f} G | "
+                          f"{reached:.1f} GFLOP/s ({100 * reached / rate:.0f}%) | {speedup} |")
+                    figures.append(dict(cell=cell, method=method, path=path, ms_per_step_wall=wall, ms_per_step_cpu=cpu,
+                                        gflop_per_step=gflops, rate_gflops=reached, machine_gflops=rate))
+    profiles = []
+    if args.profile:
+        print("\nwhere a step's time goes (torch.profiler, epochs after the first; ms/step and share of the wall)\n")
+        print("| cell | method | path | wall | products | gather/scatter/index | other operators | outside operators |")
+        print("|---|---|---|---|---|---|---|---|")
         for cell in cells:
             for method in methods:
                 for path in paths:
-                    condensed, outer = run(cell, method, path)
-                    samples.setdefault((cell, method, path), []).append(step_times(condensed.info["history"], outer))
-        print(f"round {round_ + 1}/{args.rounds} done (load {os.getloadavg()[0]:.2f})", flush=True)
-    flop = {(cell, method): run(cell, method, "batched", flops=True) for cell in cells for method in methods}
-    rate = matmul_rates(torch)["PGE block 2048x128x128"]
-
-    print(f"\nthreads {args.threads}; float32 product rate {rate:.0f} GFLOP/s (2,048 x 128 x 128); "
-          f"medians of {args.rounds} interleaved rounds\n")
-    print("| cell | method | path | ms/step (wall) | ms/step (CPU) | FLOP/step | rate reached | loop / batched |")
-    print("|---|---|---|---|---|---|---|---|")
-    figures = []
-    for cell in cells:
-        for method in methods:
-            medians = {q: (statistics.median(s[0] for s in samples[(cell, method, q)]),
-                           statistics.median(s[1] for s in samples[(cell, method, q)])) for q in paths}
-            for path in paths:
-                wall, cpu = medians[path]
-                gflops = flop[(cell, method)] / 1e9
-                reached = gflops / (wall / 1000)
-                speedup = f"{medians['loop'][0] / wall:.2f}x" if "loop" in medians else "— (loop not run)"
-                print(f"| {cell} | {method} | {path} | {wall:.1f} | {cpu:.1f} | {gflops:.2f} G | "
-                      f"{reached:.1f} GFLOP/s ({100 * reached / rate:.0f}%) | {speedup} |")
-                figures.append(dict(cell=cell, method=method, path=path, ms_per_step_wall=wall, ms_per_step_cpu=cpu,
-                                    gflop_per_step=gflops, rate_gflops=reached, machine_gflops=rate))
+                    parts, wall = profile_step(cell, method, path)
+                    shares = " | ".join(f"{ms:.1f} ({100 * ms / wall:.0f}%)" for ms in parts.values())
+                    print(f"| {cell} | {method} | {path} | {wall:.1f} | {shares} |")
+                    profiles.append(dict(cell=cell, method=method, path=path, ms_per_step_wall=wall, **parts))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"threads": args.threads, "rounds": args.rounds, "figures": figures}, f, indent=1)
+            json.dump({"threads": args.threads, "rounds": args.rounds, "figures": figures, "profiles": profiles},
+                      f, indent=1)
 
 
 if __name__ == "__main__":

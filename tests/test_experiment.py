@@ -40,7 +40,7 @@ def test_every_shipped_file_exists():
     assert expected <= names
 
 
-@pytest.mark.parametrize("name", ["quickstart", "quickstart_budget"] + [f"{t}_synthetic" for t in TABLES])
+@pytest.mark.parametrize("name", ["quickstart", "quickstart_more", "quickstart_budget"] + [f"{t}_synthetic" for t in TABLES])
 def test_runnable_files_validate_fully(name):
     exp = load_experiment(CONFIGS / f"{name}.yaml")
     assert exp.name == name
@@ -60,17 +60,20 @@ def test_real_dataset_files_parse(name):
         load_experiment(CONFIGS / f"{name}.yaml")
 
 
-def test_quickstart_covers_every_method_at_two_ratios():
+def test_quickstart_and_its_companion_cover_every_method_at_two_ratios():
     from mmgc.methods.base import list_methods
 
-    exp = load_experiment(CONFIGS / "quickstart.yaml")
+    main, more = (load_experiment(CONFIGS / f"{name}.yaml") for name in ("quickstart", "quickstart_more"))
     built_in = {name for name, source in list_methods().items() if source == "built-in"}
-    assert {m.name for m in exp.methods} >= built_in | {"original"}
-    assert [d.name for d in exp.datasets] == ["lastfm-2k", "synthetic-conflict"]
-    assert all(len(d.ratios) == 2 for d in exp.datasets)
-    assert len(exp.condense_seeds) >= 3
-    labels = [m.label for m in exp.methods]
-    assert len(labels) == len(set(labels))  # every row of the leaderboard has its own name
+    assert {m.name for m in main.methods + more.methods} >= built_in | {"original"}
+    for exp in (main, more):
+        assert [d.name for d in exp.datasets] == ["lastfm-2k", "synthetic-conflict"]
+        assert all(len(d.ratios) == 2 for d in exp.datasets)
+        assert len(exp.condense_seeds) >= 3
+        labels = [m.label for m in exp.methods]
+        assert len(labels) == len(set(labels))  # every row of the leaderboard has its own name
+    assert [d.ratios for d in more.datasets] == [d.ratios for d in main.datasets]
+    assert (more.condense_seeds, more.eval_seeds) == (main.condense_seeds, main.eval_seeds)
 
 
 def test_parsed_values(tmp_path):
