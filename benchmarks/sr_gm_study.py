@@ -39,6 +39,8 @@ from mmgc.harness.statistics import (
     DEFAULT_MARGIN_POINTS, Comparison, adjust_family, check_margin, compare, comparison_note, summary_of,
 )
 from mmgc.harness.store import ResultStore
+from mmgc.harness.tables.figures import MethodColours
+from mmgc.harness.tables.layout import load_layout
 from mmgc.harness.tables.model import best_config_rows
 
 BUDGET_SERIES = ("sr_gm_budget_120", "sr_gm_budget_600", "sr_gm_budget_1200")
@@ -197,7 +199,7 @@ def plot_budget_series(points: dict[str, dict[str, list[tuple[int, Rows]]]], pat
     import matplotlib.pyplot as plt
 
     graphs = sorted(points)
-    labels = sorted({label for by_label in points.values() for label in by_label})
+    colours = MethodColours(load_layout())  # the colours of the report and the paper figures
     fig, axes = plt.subplots(1, len(graphs), figsize=(5.2 * len(graphs), 4.0), squeeze=False)
     for ax, graph in zip(axes[0], graphs):
         for label, budget_rows in sorted(points[graph].items()):
@@ -208,11 +210,12 @@ def plot_budget_series(points: dict[str, dict[str, list[tuple[int, Rows]]]], pat
             budgets = [b for b, _ in stats]
             means = [100 * s.mean for _, s in stats]
             stds = [100 * s.std for _, s in stats]
-            ax.errorbar(budgets, means, yerr=stds, marker="o", capsize=3, lw=1.4, color=f"C{labels.index(label)}",
+            ax.errorbar(budgets, means, yerr=stds, marker="o", capsize=3, lw=1.4, color=colours.of(label),
                         label=label)
         ax.set_xscale("log")
         ax.set_xticks(sorted({b for rows in points[graph].values() for b, _ in rows}))
         ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.get_xaxis().set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel("matching (outer) steps")
         ax.set_ylabel("test accuracy % (mean ± std)")
         ax.set_title(graph, fontsize=10)

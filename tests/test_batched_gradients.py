@@ -181,6 +181,7 @@ CASES = {
                                     laplacian="normalized_self_loops")),
     "msgc": ("msgc", dict(GM, num_graphs=2, edge_hidden=8)),
     "sgdd": ("sgdd", dict(GM, generator_hidden=8, ot_block_size=16)),
+    "doscond": ("doscond", dict(GM, pge_hidden=8, outer_loop=1, inner_loop=0)),
 }
 
 
