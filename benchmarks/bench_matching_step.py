@@ -24,10 +24,11 @@ machine's float32 product rate.
     python benchmarks/bench_matching_step.py --profile --rounds 0   # where a step's time goes, per path
 
 ``--profile`` also runs each (cell, method, path) once under ``torch.profiler`` (epochs after the first)
-and prints where a step's time goes: the operators' own CPU time grouped as matrix products,
-gather/scatter and index work, and other operators (elementwise, reductions, copies), and what is left of
-the wall time outside every operator (Python, autograd bookkeeping and dispatch). The profiler's own
-cost inflates the last part; its shares, not its milliseconds, are the figure.
+and prints how many operator calls a step makes (nested calls included) and how the operators' own CPU
+time splits into matrix products, gather/scatter and index work, and other operators (elementwise,
+reductions, copies, autograd nodes). Recording every call costs the profiler several microseconds a
+call, so the profiled step is slower than the timed one: read the calls and the shares, and set the
+calls against the unprofiled milliseconds per step (the mean time a call can take).
 """
 
 from __future__ import annotations
@@ -68,15 +69,18 @@ INDEXING = ("aten::index", "aten::index_select", "aten::index_add_", "aten::inde
             "aten::masked_select", "aten::cumsum", "aten::bincount", "aten::randperm", "aten::multinomial")
 
 
-def step_breakdown(events, wall_ms: float, steps: int) -> dict[str, float]:
-    """Milliseconds per step by kind of work, from a profile's per-operator self CPU times (microseconds)."""
+def step_breakdown(events, steps: int) -> dict[str, float]:
+    """Operator calls per step and the shares of the operators' own CPU time by kind, from a profile's
+    per-operator averages."""
     parts = {"products": 0.0, "gather/scatter/index": 0.0, "other operators": 0.0}
+    calls = 0
     for event in events:
         kind = ("products" if event.key in PRODUCTS else
                 "gather/scatter/index" if event.key in INDEXING else "other operators")
-        parts[kind] += event.self_cpu_time_total / 1000
-    parts["outside operators"] = max(wall_ms - sum(parts.values()), 0.0)
-    return {kind: ms / steps for kind, ms in parts.items()}
+        parts[kind] += event.self_cpu_time_total
+        calls += event.count
+    total = sum(parts.values()) or 1.0
+    return {"calls per step": calls / steps, **{kind: part / total for kind, part in parts.items()}}
 
 
 class ProfiledEpochs:
@@ -152,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         window = ProfiledEpochs(torch, first=0, last=m.config.epochs - 2)
         m.condense(graph, ratio, Context(seed=0, reporter=window))
         steps = (window.last - window.first) * m.config.outer_loop
-        return step_breakdown(window.events, window.wall_ms, steps), window.wall_ms / steps
+        return step_breakdown(window.events, steps), window.wall_ms / steps
 
     figures = []
     if args.rounds:  # --rounds 0: the profile alone
@@ -186,16 +190,18 @@ def main(argv: list[str] | None = None) -> None:
                                         gflop_per_step=gflops, rate_gflops=reached, machine_gflops=rate))
     profiles = []
     if args.profile:
-        print("\nwhere a step's time goes (torch.profiler, epochs after the first; ms/step and share of the wall)\n")
-        print("| cell | method | path | wall | products | gather/scatter/index | other operators | outside operators |")
+        print("\nwhere a step's time goes (torch.profiler, epochs after the first): operator calls per step "
+              "(nested included) and the shares of the operators' own CPU time\n")
+        print("| cell | method | path | calls per step | products | gather/scatter/index | other operators | "
+              "profiled ms/step |")
         print("|---|---|---|---|---|---|---|---|")
         for cell in cells:
             for method in methods:
                 for path in paths:
                     parts, wall = profile_step(cell, method, path)
-                    shares = " | ".join(f"{ms:.1f} ({100 * ms / wall:.0f}%)" for ms in parts.values())
-                    print(f"| {cell} | {method} | {path} | {wall:.1f} | {shares} |")
-                    profiles.append(dict(cell=cell, method=method, path=path, ms_per_step_wall=wall, **parts))
+                    shares = " | ".join(f"{100 * parts[kind]:.0f}%" for kind in list(parts)[1:])
+                    print(f"| {cell} | {method} | {path} | {parts['calls per step']:,.0f} | {shares} | {wall:.1f} |")
+                    profiles.append(dict(cell=cell, method=method, path=path, profiled_ms_per_step=wall, **parts))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"threads": args.threads, "rounds": args.rounds, "figures": figures, "profiles": profiles},

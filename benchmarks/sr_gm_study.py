@@ -181,15 +181,21 @@ def print_budget_series(series: dict[int, dict[tuple[str, str, str], Comparison]
         return
     budgets = sorted(series)
     keys = sorted({key for tests in series.values() for key in tests})
-    print("\n## The budget series: difference to the reference (points) and verdict, by matching steps\n")
+    print("\n## The budget series: difference to the reference (points), verdict, and the condensation seeds an "
+          "equivalence would need, by matching steps\n")
     print("| graph | method | reference | " + " | ".join(f"{b} steps" for b in budgets) + " |")
     print("|---" * (3 + len(budgets)) + "|")
     for graph, label, reference in keys:
         cells = []
         for b in budgets:
             c = series[b].get((graph, label, reference))
-            cells.append("—" if c is None else f"{100 * c.diff:+.1f} {c.verdict_text()}")
+            needed = None if c is None else c.seeds_for_equivalence()
+            cells.append("—" if c is None else f"{100 * c.diff:+.1f} {c.verdict_text()}"
+                         + ("" if needed is None else f" ({c.pairs} seeds; {needed} needed)"))
         print(f"| {graph} | {label} | {reference} | " + " | ".join(cells) + " |")
+    print("\nseeds needed: condensation seeds with which TOST within the margin would have 80% power if the true "
+          "difference were 0, at the spread of this comparison's paired differences (normal approximation, "
+          "alpha 0.05 before Holm; `Comparison.seeds_for_equivalence`).")
 
 
 def plot_budget_series(points: dict[str, dict[str, list[tuple[int, Rows]]]], path: Path) -> None:

@@ -71,6 +71,18 @@ def test_tost_on_constructed_data_with_a_known_answer():
     assert loose.p_equivalent == pytest.approx(t_cdf_df2((0.002 - 0.0015) / se)) and loose.p_equivalent > 0.5
 
 
+def test_seeds_for_equivalence_follow_the_normal_approximation():
+    # differences 0.00, 0.02, 0.04: s = 0.02; margin 0.01, power 0.8, alpha 0.05:
+    # n = ((z_0.95 + z_0.90) * 0.02 / 0.01)^2 = ((1.6449 + 1.2816) * 2)^2 = 34.26 -> 35 pairs
+    test = st.compare(seeds([0.50, 0.62, 0.74]), seeds([0.50, 0.60, 0.70]), margin=0.01)
+    assert test.diff_sd == pytest.approx(0.02)
+    assert test.seeds_for_equivalence() == 35
+    assert test.seeds_for_equivalence(power=0.9) == 44           # z_0.95 = 1.6449 and z_0.95 again: 43.3
+    wide = st.compare(seeds([0.50, 0.62, 0.74]), seeds([0.50, 0.60, 0.70]), margin=0.02)
+    assert wide.seeds_for_equivalence() == 9                      # a margin twice as wide: a quarter, 8.6
+    assert st.compare(seeds([0.5]), seeds([0.5]), margin=0.01).seeds_for_equivalence() is None
+
+
 def test_verdicts():
     better = st.compare(seeds([0.71, 0.72, 0.73, 0.75]), seeds([0.60, 0.60, 0.61, 0.62]), margin=0.01)
     assert better.verdict == "better" and better.verdict_text() == "better"

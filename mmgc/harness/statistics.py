@@ -21,6 +21,13 @@ mean ``d̄`` and standard error ``s/√n``:
   (``t = (d̄ - m)/(s/√n)``), each `scipy.stats.ttest_rel` with ``alternative=`` on the pairs shifted
   by the margin; the TOST p-value is the larger of the two (both must reject).
 
+**Seeds an equivalence would need** (`Comparison.seeds_for_equivalence`): with the paired
+differences' sample standard deviation ``s``, TOST within ±m at level α has power 1 - β against a
+true difference of 0 from about ``n = ((z_{1-α} + z_{1-β/2}) s / m)²`` pairs (the normal
+approximation of Chow, Shao & Wang 2008, §3.2; α before any multiplicity adjustment). It tells an
+underpowered "inconclusive" from a real difference: a comparison whose n is far above its seeds
+could not have shown equivalence at that margin.
+
 A paired t-test rather than a bootstrap interval or the Wilcoxon signed-rank test: sweeps have 2-5
 seeds, where a bootstrap interval under-covers and Wilcoxon cannot reach p < 0.05 below 6 pairs.
 
@@ -114,6 +121,7 @@ class Comparison:
     p_holm: float | None = None
     p_equivalent_holm: float | None = None
     family: int = 1              # tested comparisons in the family the Holm adjustment ran over
+    diff_sd: float | None = None  # sample standard deviation of the paired differences, metric units
 
     @property
     def tested(self) -> bool:
@@ -129,6 +137,15 @@ class Comparison:
         if self._rejects_difference_null():
             return "better" if self.diff > 0 else "worse"
         return "inconclusive"
+
+    def seeds_for_equivalence(self, power: float = 0.8) -> int | None:
+        """Pairs that TOST within ±margin would need for ``power`` if the true difference were 0, at
+        this comparison's spread of paired differences (see the module); None when not tested."""
+        if self.diff_sd is None:
+            return None
+        z = statistics.NormalDist()
+        n = ((z.inv_cdf(1 - ALPHA) + z.inv_cdf(1 - (1 - power) / 2)) * self.diff_sd / self.margin) ** 2
+        return max(2, math.ceil(n))
 
     def _rejects_difference_null(self) -> bool:
         return _adjusted(self.p_holm, self.p) < ALPHA
@@ -192,7 +209,8 @@ def compare(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, A
     diffs = [x - y for x, y in zip(left, right)]
     return Comparison(statistics.fmean(diffs), len(diffs), margin, p=_paired_p(left, right, 0.0, "two-sided"),
                       p_equivalent=max(_paired_p(left, right, -margin, "greater"),
-                                       _paired_p(left, right, margin, "less")))
+                                       _paired_p(left, right, margin, "less")),
+                      diff_sd=statistics.stdev(diffs))
 
 
 def _paired_p(a: Sequence[float], b: Sequence[float], shift: float, alternative: str) -> float:
