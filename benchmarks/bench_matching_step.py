@@ -166,7 +166,8 @@ def main(argv: list[str] | None = None) -> None:
                 for method in methods:
                     for path in paths:
                         condensed, outer = run(cell, method, path)
-                        samples.setdefault((cell, method, path), []).append(step_times(condensed.info["history"], outer))
+                        times = step_times(condensed.info["history"], outer)
+                        samples.setdefault((cell, method, path), []).append(times)
             print(f"round {round_ + 1}/{args.rounds} done (load {os.getloadavg()[0]:.2f})", flush=True)
         flop = {(cell, method): run(cell, method, "batched", flops=True) for cell in cells for method in methods}
         rate = matmul_rates(torch)["PGE block 2048x128x128"]

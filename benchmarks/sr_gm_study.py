@@ -53,7 +53,8 @@ Rows = list[Mapping[str, Any]]
 
 
 def graph_name(row: Mapping[str, Any]) -> str:
-    return f"{row['dataset']}@{100 * row['ratio']:g}%" + (f" [{row['dataset_variant']}]" if row.get("dataset_variant") else "")
+    variant = f" [{row['dataset_variant']}]" if row.get("dataset_variant") else ""
+    return f"{row['dataset']}@{100 * row['ratio']:g}%{variant}"
 
 
 def final_rows(store: ResultStore, experiment: str) -> Rows:
@@ -66,7 +67,13 @@ def by_graph_label(rows: Rows) -> dict[str, dict[str, Rows]]:
     grouped: dict[str, dict[str, Rows]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         grouped[graph_name(r)][r["method_label"]].append(r)
-    return {g: {label: list(best_config_rows(rs)) for label, rs in labels.items()} for g, labels in grouped.items()}
+
+    def order(label: str) -> tuple:  # the references first, then by name: the same order whatever the store's
+        base = next((ref for ref in REFERENCES if label == ref or label.startswith(f"{ref} ")), None)
+        return (REFERENCES.index(base) if base is not None else len(REFERENCES), label)
+
+    return {g: {label: list(best_config_rows(grouped[g][label])) for label in sorted(grouped[g], key=order)}
+            for g in sorted(grouped)}
 
 
 def reference_of(label: str, labels: Sequence[str], reference: str) -> str | None:
@@ -128,8 +135,9 @@ def damping_shares(rows: Rows) -> tuple[str, str]:
         for h in second_half(history):
             if _finite(h.get("ratio_x/damping")):
                 features.append(h["ratio_x/damping"])
-            if _finite(h.get("gradnorm_s/damping")) and _finite(h.get("gradnorm_s/loss_gm")) and h["gradnorm_s/loss_gm"] > 0:
-                generator.append(h["gradnorm_s/damping"] / h["gradnorm_s/loss_gm"])
+            damping, matching = h.get("gradnorm_s/damping"), h.get("gradnorm_s/loss_gm")
+            if _finite(damping) and _finite(matching) and matching > 0:
+                generator.append(damping / matching)
     return tuple(f"{statistics.fmean(v):.3g}" if v else "—" for v in (features, generator))
 
 
@@ -252,16 +260,19 @@ def print_test_selection_gain(val_rows: Rows, test_rows: Rows, margin: float) ->
     cells: dict[tuple, Rows] = defaultdict(list)
     for r in test_rows:
         cells[(graph_name(r), r["method_label"], config_without_selection(r))].append(r)
-    raw = {key: compare(rows, twins[(key[0], key[2])], margin) for key, rows in cells.items() if twins.get((key[0], key[2]))}
+    raw = {key: compare(rows, twins[(key[0], key[2])], margin)
+           for key, rows in cells.items() if twins.get((key[0], key[2]))}
     tests = adjust_family(c for c in raw.values() if c is not None)
     if not raw:
         return
-    print("\n## Points added by the test-selected protocol (the same configuration selected on test vs on validation)\n")
+    print("\n## Points added by the test-selected protocol "
+          "(the same configuration selected on test vs on validation)\n")
     print("| graph | label | lam | validation-selected test % | test-selected test % | gain |")
     print("|---|---|---|---|---|---|")
     for (graph, label, config), c in sorted(raw.items()):
         rows = cells[(graph, label, config)]
-        print(f"| {graph} | {label} | {lam_text(rows)} | {summary_text(twins[(graph, config)])} | {summary_text(rows)} | "
+        print(f"| {graph} | {label} | {lam_text(rows)} | {summary_text(twins[(graph, config)])} | "
+              f"{summary_text(rows)} | "
               f"{comparison_text(tests.get(id(c)) if c is not None else None)} |")
 
 
@@ -276,7 +287,8 @@ def main() -> None:
     store = ResultStore(args.results)
     experiments = [e for e in (*BUDGET_SERIES, GCN_STUDY) if final_rows(store, e)]
     if not experiments:
-        raise SystemExit(f"no final rows of {', '.join((*BUDGET_SERIES, GCN_STUDY))} under {args.results}: run the sweeps first")
+        names = ", ".join((*BUDGET_SERIES, GCN_STUDY))
+        raise SystemExit(f"no final rows of {names} under {args.results}: run the sweeps first")
     series: dict[int, dict] = {}
     points: dict[str, dict[str, list[tuple[int, Rows]]]] = defaultdict(lambda: defaultdict(list))
     for experiment in experiments:

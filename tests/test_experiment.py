@@ -40,7 +40,8 @@ def test_every_shipped_file_exists():
     assert expected <= names
 
 
-@pytest.mark.parametrize("name", ["quickstart", "quickstart_more", "quickstart_budget"] + [f"{t}_synthetic" for t in TABLES])
+@pytest.mark.parametrize("name", ["quickstart", "quickstart_more", "quickstart_budget"]
+                         + [f"{t}_synthetic" for t in TABLES])
 def test_runnable_files_validate_fully(name):
     exp = load_experiment(CONFIGS / f"{name}.yaml")
     assert exp.name == name
