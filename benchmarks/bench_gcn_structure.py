@@ -84,15 +84,16 @@ def main() -> None:
     print("| graph | backbone | " + " | ".join(f"loss at w={w:g}" for w in weights)
           + f" | share of edges raised at w={args.start:g} | cos(grad, 1) |")
     print("|---" * (4 + len(weights)) + "|")
-    for spec in args.datasets.split(","):
-        name, ratio = spec.split(":")
-        graph = load_dataset(name)
+    cells = [(name, float(ratio)) for name, ratio in (spec.split(":") for spec in args.datasets.split(","))]
+    graphs = {name: load_dataset(name) for name, _ in cells}
+    for name, ratio in cells:
+        graph = graphs[name]
         for backbone in args.backbones.split(","):
             method = create_method("gcond", dict(backbone=backbone, lr_model=args.lr_model))
             losses: dict[float, list[float]] = {w: [] for w in weights}
             raised, cosines = [], []
             for seed in seeds:
-                run = method._start(graph, float(ratio), Context(seed=seed))
+                run = method._start(graph, ratio, Context(seed=seed))
                 seed_all(seed)
                 model = method.build_model(run.setup)
                 params = list(model.parameters())
@@ -116,13 +117,11 @@ def main() -> None:
                 raised.append(float((g < 0).float().mean()))
                 cosines.append(float(F.cosine_similarity(g, torch.ones_like(g), dim=0)))
             cells = [f"{statistics.fmean(losses[w]):.1f}" for w in weights]
-            print(f"| {name}@{100 * float(ratio):g}% | {backbone} | " + " | ".join(cells)
+            print(f"| {name}@{100 * ratio:g}% | {backbone} | " + " | ".join(cells)
                   + f" | {statistics.fmean(raised):.2f} | {statistics.fmean(cosines):+.2f} |", flush=True)
     if args.lr_adj:
-        for spec in args.datasets.split(","):
-            name, ratio = spec.split(":")
-            condense_at_generator_rates(load_dataset(name), name, float(ratio),
-                                        [float(r) for r in args.lr_adj.split(",")], seeds)
+        for name, ratio in cells:
+            condense_at_generator_rates(graphs[name], name, ratio, [float(r) for r in args.lr_adj.split(",")], seeds)
 
 
 if __name__ == "__main__":

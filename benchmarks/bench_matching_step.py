@@ -89,7 +89,7 @@ class ProfiledEpochs:
     def __init__(self, torch, first: int, last: int):
         self.torch, self.first, self.last = torch, first, last
         self.profiler = None
-        self.events, self.wall_ms = [], 0.0
+        self.started, self.events, self.wall_ms = 0.0, [], 0.0
 
     def report(self, step: int, metrics) -> None:
         if step == self.first:
@@ -127,34 +127,33 @@ def main(argv: list[str] | None = None) -> None:
     paths = [q for q in args.paths.split(",") if q]
     graphs = {c: load_dataset(CELLS[c][0], **CELLS[c][1]) for c in cells}
 
-    def run(cell: str, method: str, path: str, flops: bool = False):
+    def prepared(cell: str, method: str, path: str, **overrides):
+        """The cell's method on the given gradient path, and the ratio to condense at."""
         _, _, ratio, config = CELLS[cell]
-        graph = graphs[cell]
         if ratio is None:  # n300: the ratio that gives 300 synthetic nodes
-            ratio = 300 / graph.visible_graph().num_nodes + 1e-9
-        m = create_method(method, dict(config, **METHOD_EXTRA.get(method, {})))
+            ratio = 300 / graphs[cell].visible_graph().num_nodes + 1e-9
+        m = create_method(method, dict(config, **METHOD_EXTRA.get(method, {}), **overrides))
         m.gradient_path = path
-        if not flops:
-            return m.condense(graph, ratio, Context(seed=0)), m.config.outer_loop
+        return m, ratio
+
+    def run(cell: str, method: str, path: str):
+        m, ratio = prepared(cell, method, path)
+        return m.condense(graphs[cell], ratio, Context(seed=0)), m.config.outer_loop
+
+    def flop_per_step(cell: str, method: str) -> float:
+        """FLOPs of the matrix products of two epochs (one of each phase), per step."""
+        two, ratio = prepared(cell, method, "batched", epochs=2, structure_epochs=1, cycle_epochs=2)
         counter = FlopCounterMode(display=False)
-        two = create_method(method, dict(config, **METHOD_EXTRA.get(method, {}), epochs=2, structure_epochs=1,
-                                         cycle_epochs=2))
-        two.gradient_path = path
         with counter:
-            two.condense(graph, ratio, Context(seed=0))
+            two.condense(graphs[cell], ratio, Context(seed=0))
         return counter.get_total_flops() / (2 * two.config.outer_loop)
 
     def profile_step(cell: str, method: str, path: str) -> tuple[dict[str, float], float]:
         """One condensation, profiled from the end of its first epoch to the end of its second-to-last
         (set-up, the first epoch and the final selection left out)."""
-        _, _, ratio, config = CELLS[cell]
-        graph = graphs[cell]
-        if ratio is None:
-            ratio = 300 / graph.visible_graph().num_nodes + 1e-9
-        m = create_method(method, dict(config, **METHOD_EXTRA.get(method, {})))
-        m.gradient_path = path
+        m, ratio = prepared(cell, method, path)
         window = ProfiledEpochs(torch, first=0, last=m.config.epochs - 2)
-        m.condense(graph, ratio, Context(seed=0, reporter=window))
+        m.condense(graphs[cell], ratio, Context(seed=0, reporter=window))
         steps = (window.last - window.first) * m.config.outer_loop
         return step_breakdown(window.events, steps), window.wall_ms / steps
 
@@ -169,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
                         times = step_times(condensed.info["history"], outer)
                         samples.setdefault((cell, method, path), []).append(times)
             print(f"round {round_ + 1}/{args.rounds} done (load {os.getloadavg()[0]:.2f})", flush=True)
-        flop = {(cell, method): run(cell, method, "batched", flops=True) for cell in cells for method in methods}
+        flop = {(cell, method): flop_per_step(cell, method) for cell in cells for method in methods}
         rate = matmul_rates(torch)["PGE block 2048x128x128"]
 
         print(f"\nthreads {args.threads}; float32 product rate {rate:.0f} GFLOP/s (2,048 x 128 x 128); "

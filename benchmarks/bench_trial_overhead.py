@@ -19,9 +19,11 @@ import statistics
 import tempfile
 import time
 import warnings
+from pathlib import Path
 from typing import Any, Callable
 
 from mmgc.harness import evaluate, store, tracking, trial
+from mmgc.harness.experiment import load_experiment
 
 GM = dict(epochs=20, outer_loop=6, structure_epochs=1, cycle_epochs=4, lr_feat=0.05, lr_adj=0.01, select_every=10,
           select_epochs=150, select_eval_every=10, diagnostics_every=0)
@@ -62,7 +64,8 @@ def main() -> None:
     uri = tracking.default_uri(root)
     record = tracking.SweepTracking(uri=uri, experiment_id=tracking.init_store(uri, "overhead"),
                                     experiment="overhead").as_dict()
-    options = {"width": 128} if args.dataset == "lastfm-2k" else {}
+    quickstart = load_experiment(Path(__file__).resolve().parents[1] / "tune_configs" / "quickstart.yaml")
+    options = next((d.options for d in quickstart.datasets if d.name == args.dataset), {})  # the quickstart's
     print("| trial | method | total s | condense s | evaluate s | outside s | of which: dataset load, MLflow, store |")
     print("|---|---|---|---|---|---|---|")
     outside: dict[str, list[float]] = collections.defaultdict(list)
